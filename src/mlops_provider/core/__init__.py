@@ -1,0 +1,1 @@
+"""Pure-Python core: every ML and data decision, with no Airflow import."""

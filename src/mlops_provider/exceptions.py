@@ -1,0 +1,25 @@
+"""Exceptions of the provider: non-retryable failures a user can act on.
+
+Transient failures (network, MLflow or S3 unavailable) are left as ordinary exceptions so that
+Airflow retries them; everything here subclasses ``AirflowFailException`` and fails the task at once.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowFailException
+
+
+class MLOpsError(AirflowFailException):
+    """Base class: bad data, failed gate or invalid configuration."""
+
+
+class InvalidConfigurationError(MLOpsError):
+    """A connection, config option, Param or conf value is missing or malformed."""
+
+
+class PartitionNotFoundError(MLOpsError):
+    """A partition that a task needs has not been published."""
+
+
+class PartitionIntegrityError(MLOpsError):
+    """A published partition does not match its manifest (size or sha256)."""

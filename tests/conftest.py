@@ -1,0 +1,145 @@
+"""Shared fixtures: an isolated AIRFLOW_HOME, real MLflow and moto S3 servers, Airflow connections.
+
+AIRFLOW_HOME is set for this test process before anything imports airflow, so no test ever reads
+or writes the developer's own Airflow. Servers run in their own process groups on free loopback
+ports and are stopped by PID at the end of the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.support.services import child_env, free_port, start_service, wait_until_healthy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+_TEST_HOME = Path(tempfile.mkdtemp(prefix="mlops-tests-"))
+os.environ["AIRFLOW_HOME"] = str(_TEST_HOME / "airflow")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO_ROOT / "plugins")
+os.environ["AIRFLOW__MLOPS__DATA_ROOT"] = f"file://{_TEST_HOME / 'data'}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_TEST_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def test_home() -> Path:
+    """The session's scratch folder (AIRFLOW_HOME lives in ``airflow/`` below it)."""
+    return _TEST_HOME
+
+
+@pytest.fixture(scope="session")
+def airflow_env() -> dict[str, str]:
+    """The environment for an ``airflow`` subprocess that uses this session's AIRFLOW_HOME."""
+    return child_env(PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_env) -> Path:
+    """A migrated Airflow metadata database (SQLite) in the session's AIRFLOW_HOME."""
+    subprocess.run(
+        [str(VENV_BIN / "airflow"), "db", "migrate"],
+        env=airflow_env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return Path(os.environ["AIRFLOW_HOME"])
+
+
+@pytest.fixture
+def airflow_connection(monkeypatch):
+    """Define an Airflow connection for one test: ``airflow_connection(conn_id, **fields)``.
+
+    Uses the environment-variable secrets backend that Airflow reads everywhere (tasks, hooks,
+    CLI); the variable exists only for the duration of the test.
+    """
+
+    def define(conn_id: str, **fields) -> str:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
+        return conn_id
+
+    return define
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(test_home) -> str:
+    """A real MLflow tracking server (SQLite backend, local artifacts); yields its URI."""
+    port = free_port()
+    root = test_home / "mlflow"
+    root.mkdir(parents=True, exist_ok=True)
+    service = start_service(
+        "mlflow",
+        [
+            str(VENV_BIN / "mlflow"), "server",
+            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination", str(root / "artifacts"),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ],
+        env=child_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
+        log_dir=test_home / "logs",
+        cwd=root,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(service, f"{uri}/health", deadline_s=180)
+        yield uri
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_s3(test_home) -> str:
+    """A moto S3 server on loopback; yields its endpoint URL."""
+    port = free_port()
+    service = start_service(
+        "moto",
+        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        env=child_env(),
+        log_dir=test_home / "logs",
+        cwd=test_home,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(service, f"{endpoint}/moto-api/", deadline_s=60)
+        yield endpoint
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_s3, airflow_connection, request) -> tuple[str, str]:
+    """A fresh bucket on the moto server and an ``aws`` connection to it; yields (bucket, conn_id)."""
+    import boto3
+
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    bucket = f"mlops-{name}-{free_port()}"
+    conn_id = airflow_connection(
+        "aws_moto",
+        conn_type="aws",
+        login="testing",
+        password="testing",
+        extra={"endpoint_url": moto_s3, "region_name": "us-east-1"},
+    )
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_s3,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket=bucket)
+    return bucket, conn_id
