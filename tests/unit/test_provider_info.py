@@ -5,10 +5,10 @@ import json
 from importlib.metadata import entry_points, version
 from pathlib import Path
 
+import airflow
 import jsonschema
 import pytest
 
-import airflow
 from mlops_provider import __version__
 from mlops_provider.get_provider_info import get_provider_info
 
@@ -26,7 +26,9 @@ def test_provider_info_matches_the_schema_shipped_with_airflow():
 
 
 def test_entry_point_is_registered_and_returns_the_provider_info():
-    (entry,) = [ep for ep in entry_points(group="apache_airflow_provider") if ep.dist.name == "airflow-provider-mlops"]
+    (entry,) = [
+        ep for ep in entry_points(group="apache_airflow_provider") if ep.dist.name == "airflow-provider-mlops"
+    ]
     assert entry.load()() == get_provider_info()
 
 

@@ -1,0 +1,180 @@
+"""Dataset partitions: names, keys and manifests (pure Python, no I/O).
+
+Layout under the data root, one folder per dataset::
+
+    <dataset>/<zone>/ds=YYYY-MM-DD/part-<token>.parquet
+    <dataset>/<zone>/ds=YYYY-MM-DD/_manifest.json
+
+A partition exists only through its manifest: the manifest is written last and names the data
+file(s) it publishes, so a data file without a manifest that names it is invisible to readers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+MANIFEST_NAME = "_manifest.json"
+MANIFEST_VERSION = 1
+ZONES = ("raw", "validated", "quarantine")
+
+_DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_PARTITION_DIR = re.compile(r"^ds=(\d{4}-\d{2}-\d{2})$")
+_DATA_FILE = re.compile(r"^part-[0-9a-f]{32}\.parquet$")
+
+
+def validate_dataset_name(name: str) -> str:
+    """Return ``name`` if it is safe to use as a path segment, else raise ``ValueError``.
+
+    Lower-case letters, digits and underscores, starting with a letter, at most 63 characters.
+    """
+    if not isinstance(name, str) or not _DATASET_NAME.match(name):
+        raise ValueError(
+            f"Invalid dataset name {name!r}: use lower-case letters, digits and '_', "
+            "starting with a letter, at most 63 characters."
+        )
+    return name
+
+
+def validate_zone(zone: str) -> str:
+    """Return ``zone`` if it is one of ``ZONES``, else raise ``ValueError``."""
+    if zone not in ZONES:
+        raise ValueError(f"Invalid zone {zone!r}: expected one of {', '.join(ZONES)}.")
+    return zone
+
+
+def to_date(value: date | str) -> date:
+    """Return the calendar date of ``value`` (a date, a datetime or an ISO ``YYYY-MM-DD`` string)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value)
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text).date()
+    except ValueError:
+        raise ValueError(f"Invalid partition date {value!r}: expected YYYY-MM-DD.") from None
+
+
+def partition_dir_name(ds: date | str) -> str:
+    """Return the folder name of the partition for date ``ds`` (``ds=YYYY-MM-DD``)."""
+    return f"ds={to_date(ds).isoformat()}"
+
+
+def parse_partition_dir_name(name: str) -> date | None:
+    """Return the date a ``ds=YYYY-MM-DD`` folder name stands for, or None for any other name."""
+    match = _PARTITION_DIR.match(name)
+    if not match:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
+def is_data_file_name(name: str) -> bool:
+    """Return whether ``name`` has the shape of a data file this module names."""
+    return bool(_DATA_FILE.match(name))
+
+
+def data_file_name(token: str) -> str:
+    """Return the name of a data file for a 32-hex-digit ``token`` (a prefix of its sha256)."""
+    name = f"part-{token}.parquet"
+    if not is_data_file_name(name):
+        raise ValueError(f"Invalid data file token {token!r}")
+    return name
+
+
+def in_range(ds: date, start: date | None, end: date | None) -> bool:
+    """Return whether ``ds`` lies in the closed interval [start, end] (open where None)."""
+    return (start is None or ds >= start) and (end is None or ds <= end)
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One published data file: its name inside the partition folder, size and sha256."""
+
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a published partition holds and where it came from."""
+
+    dataset: str
+    zone: str
+    ds: str
+    row_count: int
+    schema: list[dict[str, str]]
+    files: list[DataFile]
+    source: str | None = None
+    produced_by: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+    version: int = MANIFEST_VERSION
+
+    @property
+    def sha256(self) -> str:
+        """One digest for the whole partition: of the single file, or of the files' digests."""
+        if len(self.files) == 1:
+            return self.files[0].sha256
+        return hashlib.sha256("".join(f.sha256 for f in self.files).encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sha256"] = self.sha256
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        """Build a manifest from its JSON form; raise ``ValueError`` if it is malformed."""
+        try:
+            files = [DataFile(**f) for f in data["files"]]
+            manifest = cls(
+                dataset=data["dataset"],
+                zone=data["zone"],
+                ds=data["ds"],
+                row_count=int(data["row_count"]),
+                schema=list(data["schema"]),
+                files=files,
+                source=data.get("source"),
+                produced_by=dict(data.get("produced_by") or {}),
+                created_at=data.get("created_at", ""),
+                version=int(data.get("version", MANIFEST_VERSION)),
+            )
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"Malformed partition manifest: {err!r}") from None
+        for f in files:
+            if not is_data_file_name(f.name):
+                raise ValueError(f"Malformed partition manifest: bad data file name {f.name!r}")
+        return manifest
+
+
+def build_manifest(
+    *,
+    dataset: str,
+    zone: str,
+    ds: date | str,
+    row_count: int,
+    schema: list[dict[str, str]],
+    files: list[DataFile],
+    source: str | None,
+    produced_by: dict[str, Any] | None,
+    now: datetime | None = None,
+) -> Manifest:
+    """Return the manifest of a partition about to be committed, with names validated."""
+    return Manifest(
+        dataset=validate_dataset_name(dataset),
+        zone=validate_zone(zone),
+        ds=to_date(ds).isoformat(),
+        row_count=int(row_count),
+        schema=schema,
+        files=files,
+        source=source,
+        produced_by=dict(produced_by or {}),
+        created_at=(now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
+    )

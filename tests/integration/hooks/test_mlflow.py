@@ -1,0 +1,65 @@
+"""MLflowHook against a real MLflow tracking server (SQLite backend) started by a fixture."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from mlops_provider.hooks.mlflow import MLflowHook
+from tests.support.services import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def test_client_talks_to_the_tracking_server_and_registry(mlflow_server, airflow_connection):
+    conn_id = airflow_connection("mlflow_test", conn_type="mlflow", host=mlflow_server)
+    hook = MLflowHook(mlflow_conn_id=conn_id)
+    client = hook.get_conn()
+
+    assert client is hook.get_conn()
+    assert hook.tracking_uri == mlflow_server == hook.registry_uri
+    experiment_id = client.create_experiment(f"hook-test-{free_port()}")
+    run = client.create_run(experiment_id, tags={"airflow.dag_id": "test"})
+    client.log_metric(run.info.run_id, "auc", 0.75)
+    assert client.get_run(run.info.run_id).data.metrics == {"auc": 0.75}
+    model = client.create_registered_model(f"model-{free_port()}")
+    assert client.get_registered_model(model.name).name == model.name
+
+
+def test_host_and_port_fields_form_the_uri(mlflow_server, airflow_connection):
+    host, port = mlflow_server.removeprefix("http://").split(":")
+    conn_id = airflow_connection("mlflow_parts", conn_type="mlflow", host=host, port=int(port))
+    assert MLflowHook(mlflow_conn_id=conn_id).test_connection() == (
+        True,
+        f"Connected to MLflow at {mlflow_server}",
+    )
+
+
+def test_test_connection_reports_an_unreachable_server(airflow_connection):
+    conn_id = airflow_connection("mlflow_down", conn_type="mlflow", host=f"http://127.0.0.1:{free_port()}")
+    ok, message = MLflowHook(mlflow_conn_id=conn_id).test_connection()
+    assert ok is False
+    assert "did not answer" in message
+
+
+def test_airflow_connection_test_resolves_our_hook_by_connection_type(mlflow_server):
+    """The path the UI's "Test" button takes: Connection.test_connection() -> hook by conn_type."""
+    from airflow.sdk import Connection
+
+    conn = Connection(conn_id="mlflow_ui_test", conn_type="mlflow", host=mlflow_server)
+    assert conn.test_connection() == (True, f"Connected to MLflow at {mlflow_server}")
+
+
+def test_token_is_sent_without_touching_the_environment(mlflow_server, airflow_connection):
+    conn_id = airflow_connection(
+        "mlflow_token", conn_type="mlflow", host=mlflow_server, password="s3cr3t-token"
+    )
+    environ_before = dict(os.environ)
+    hook = MLflowHook(mlflow_conn_id=conn_id)
+    tracking_creds = hook.client._tracking_client.store.get_host_creds()
+    registry_creds = hook.client._get_registry_client().store.get_host_creds()
+
+    assert tracking_creds.token == registry_creds.token == "s3cr3t-token"
+    assert hook.test_connection()[0] is True  # the open server ignores the header
+    assert dict(os.environ) == environ_before

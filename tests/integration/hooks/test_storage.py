@@ -1,0 +1,183 @@
+"""DatasetStorageHook on both backends: a local folder and S3 over HTTP (moto server on loopback)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import date
+
+import pyarrow as pa
+import pytest
+
+from mlops_provider.exceptions import PartitionIntegrityError, PartitionNotFoundError
+from mlops_provider.hooks.storage import DatasetStorageHook
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["file", "s3"])
+def storage(request, tmp_path) -> DatasetStorageHook:
+    if request.param == "file":
+        return DatasetStorageHook(root_uri=f"file://{tmp_path / 'data'}")
+    bucket, conn_id = request.getfixturevalue("s3_bucket")
+    return DatasetStorageHook(root_uri=f"s3://{bucket}/mlops", storage_conn_id=conn_id)
+
+
+def _table(n: int, offset: int = 0) -> pa.Table:
+    return pa.table(
+        {
+            "customer_id": pa.array(range(offset, offset + n), pa.int64()),
+            "tenure": pa.array([float(i % 37) for i in range(n)], pa.float64()),
+            "plan": pa.array([("basic", "pro", None)[i % 3] for i in range(n)], pa.string()),
+        }
+    )
+
+
+def test_round_trip_with_manifest(storage):
+    table = _table(1000)
+    manifest = storage.write_partition(
+        "churn",
+        "raw",
+        "2026-03-01",
+        table,
+        source="file:///landing/2026-03-01.csv",
+        produced_by={"dag_id": "mlops_ingest", "run_id": "r1", "try_number": 1},
+    )
+
+    assert storage.read_partition("churn", "raw", "2026-03-01").equals(table)
+    stored = storage.read_manifest("churn", "raw", date(2026, 3, 1))
+    assert stored == manifest
+    assert stored.row_count == 1000
+    assert stored.schema == [
+        {"name": "customer_id", "type": "int64"},
+        {"name": "tenure", "type": "double"},
+        {"name": "plan", "type": "string"},
+    ]
+    assert stored.produced_by["run_id"] == "r1"
+    assert stored.source == "file:///landing/2026-03-01.csv"
+    assert len(stored.sha256) == 64
+
+
+def test_same_table_twice_is_idempotent(storage):
+    first = storage.write_partition("churn", "validated", "2026-03-02", _table(500))
+    second = storage.write_partition("churn", "validated", "2026-03-02", _table(500))
+
+    assert first.files == second.files
+    assert first.sha256 == second.sha256
+    names = sorted(p.name for p in storage.partition_path("churn", "validated", "2026-03-02").iterdir())
+    assert names == sorted([first.files[0].name, "_manifest.json"])
+
+
+def test_rewrite_replaces_the_partition_wholesale_and_touches_no_other_date(storage):
+    storage.write_partition("churn", "raw", "2026-03-03", _table(300))
+    neighbour = storage.write_partition("churn", "raw", "2026-03-04", _table(200))
+    replaced = storage.write_partition("churn", "raw", "2026-03-03", _table(50, offset=10_000))
+
+    assert storage.read_partition("churn", "raw", "2026-03-03").num_rows == 50
+    assert replaced.row_count == 50
+    assert storage.read_manifest("churn", "raw", "2026-03-04") == neighbour
+    files = [p.name for p in storage.partition_path("churn", "raw", "2026-03-03").iterdir()]
+    assert sorted(files) == sorted([replaced.files[0].name, "_manifest.json"])
+
+
+def test_list_partitions_in_a_date_range(storage):
+    for day in (1, 2, 3, 5, 8):
+        storage.write_partition("churn", "validated", f"2026-04-0{day}", _table(10))
+    storage.write_partition("other", "validated", "2026-04-04", _table(10))
+
+    assert storage.list_partitions("churn", "validated", "2026-04-02", "2026-04-05") == [
+        date(2026, 4, 2),
+        date(2026, 4, 3),
+        date(2026, 4, 5),
+    ]
+    assert len(storage.list_partitions("churn", "validated")) == 5
+    assert storage.list_partitions("churn", "quarantine") == []
+
+
+def test_tampered_data_file_is_detected(storage):
+    manifest = storage.write_partition("churn", "raw", "2026-05-01", _table(100))
+    path = storage.partition_path("churn", "raw", "2026-05-01") / manifest.files[0].name
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+
+    with pytest.raises(PartitionIntegrityError, match="sha256"):
+        storage.read_partition("churn", "raw", "2026-05-01")
+
+
+def test_missing_partition_is_a_clear_error(storage):
+    with pytest.raises(PartitionNotFoundError, match="No published partition"):
+        storage.read_partition("churn", "raw", "2026-06-01")
+    assert storage.read_manifest("churn", "raw", "2026-06-01") is None
+
+
+def test_delete_withdraws_manifest_and_files(storage):
+    storage.write_partition("churn", "quarantine", "2026-06-02", _table(10))
+    assert storage.delete_partition("churn", "quarantine", "2026-06-02") is True
+    assert storage.list_partitions("churn", "quarantine") == []
+    assert storage.delete_partition("churn", "quarantine", "2026-06-02") is False
+
+
+@pytest.mark.parametrize("name", ["../etc", "Churn", "churn/raw", "", "a" * 64])
+def test_dataset_names_that_could_escape_the_root_are_refused(storage, name):
+    with pytest.raises(ValueError, match="Invalid dataset name"):
+        storage.partition_path(name, "raw", "2026-01-01")
+
+
+_CRASHING_WRITER = textwrap.dedent(
+    """
+    import os, sys
+    import pyarrow as pa
+    from mlops_provider.hooks.storage import DatasetStorageHook
+
+    def die_before_commit(self, folder, manifest):
+        os._exit(17)  # the process is killed after the data file is written, before the commit
+
+    DatasetStorageHook._commit = die_before_commit
+    hook = DatasetStorageHook(root_uri=sys.argv[1], storage_conn_id=sys.argv[2] or None)
+    hook.write_partition("churn", "validated", sys.argv[3], pa.table({"x": list(range(7))}))
+    """
+)
+
+
+def _crash_while_writing(storage: DatasetStorageHook, ds: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _CRASHING_WRITER, storage.root_uri, storage.storage_conn_id or "", ds],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 17, result.stderr
+
+
+def test_crash_between_write_and_commit_keeps_the_previous_version(storage):
+    before = storage.write_partition("churn", "validated", "2026-07-01", _table(123))
+
+    _crash_while_writing(storage, "2026-07-01")
+
+    folder = storage.partition_path("churn", "validated", "2026-07-01")
+    assert storage.read_manifest("churn", "validated", "2026-07-01") == before
+    assert len([p for p in folder.iterdir() if p.name.startswith("part-")]) == 2  # the debris is there
+    assert storage.read_partition("churn", "validated", "2026-07-01").equals(_table(123))
+    # The next successful publish clears the debris.
+    storage.write_partition("churn", "validated", "2026-07-01", _table(5))
+    assert len([p for p in folder.iterdir() if p.name.startswith("part-")]) == 1
+
+
+def test_crash_before_first_commit_leaves_no_visible_partition(storage):
+    _crash_while_writing(storage, "2026-07-02")
+
+    assert storage.list_partitions("churn", "validated") == []
+    with pytest.raises(PartitionNotFoundError):
+        storage.read_partition("churn", "validated", "2026-07-02")
+
+
+def test_manifest_is_plain_json_with_the_partition_facts(storage):
+    manifest = storage.write_partition("churn", "raw", "2026-08-01", _table(3), source="s3://landing/x")
+    raw = json.loads((storage.partition_path("churn", "raw", "2026-08-01") / "_manifest.json").read_text())
+    assert raw["row_count"] == 3
+    assert raw["sha256"] == manifest.sha256
+    assert raw["files"][0]["name"] == manifest.files[0].name
+    assert raw["dataset"] == "churn" and raw["zone"] == "raw" and raw["ds"] == "2026-08-01"
