@@ -39,6 +39,9 @@ DAGS_FOLDER = PROJECT_ROOT / "dags"
 EXCEPTIONS_FILE = PROJECT_ROOT / ".astro" / "dag_integrity_exceptions.txt"
 NO_IMPORT_ERRORS = "No import errors"
 
+# Parses every DAG file with Airflow itself: an integration test in this project's suite.
+pytestmark = pytest.mark.integration
+
 # Inside the Astro Runtime image AIRFLOW_HOME is the project folder. From a checkout, parse in a
 # throwaway AIRFLOW_HOME rather than the developer's ~/airflow. Nothing changes if Airflow was
 # already configured (e.g. by tests/conftest.py in the same pytest session).

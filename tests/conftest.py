@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,17 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO_ROOT / "plugins")
 os.environ["AIRFLOW__MLOPS__DATA_ROOT"] = f"file://{_TEST_HOME / 'data'}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test declares its kind: exactly one of the registered markers unit / integration."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if len({m.name for m in item.iter_markers()} & {"unit", "integration"}) != 1
+    ]
+    if unmarked:
+        raise pytest.UsageError("Tests without exactly one unit/integration marker: " + ", ".join(unmarked))
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -105,6 +117,57 @@ def mlflow_server(test_home) -> str:
     try:
         wait_until_healthy(service, f"{uri}/health", deadline_s=180)
         yield uri
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_auth_server(test_home) -> tuple[str, str, str]:
+    """A real MLflow server with its basic-auth app; yields (uri, admin user, admin password)."""
+    port = free_port()
+    root = test_home / "mlflow-auth"
+    root.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(16)
+    config = root / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = sqlite:///{root / 'basic_auth.db'}\n"
+        "admin_username = admin\n"
+        f"admin_password = {password}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    config.chmod(0o600)
+    service = start_service(
+        "mlflow-auth",
+        [
+            str(VENV_BIN / "mlflow"),
+            "server",
+            "--app-name",
+            "basic-auth",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=child_env(
+            MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+            MLFLOW_AUTH_CONFIG_PATH=str(config),
+            MLFLOW_FLASK_SERVER_SECRET_KEY=secrets.token_hex(32),
+        ),
+        log_dir=test_home / "logs",
+        cwd=root,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(service, f"{uri}/health", deadline_s=180)
+        yield uri, "admin", password
     finally:
         service.stop()
 

@@ -63,3 +63,25 @@ def test_token_is_sent_without_touching_the_environment(mlflow_server, airflow_c
     assert tracking_creds.token == registry_creds.token == "s3cr3t-token"
     assert hook.test_connection()[0] is True  # the open server ignores the header
     assert dict(os.environ) == environ_before
+
+
+def test_basic_auth_credentials_from_the_connection_are_used(mlflow_auth_server, airflow_connection):
+    uri, user, password = mlflow_auth_server
+    conn_id = airflow_connection("mlflow_auth", conn_type="mlflow", host=uri, login=user, password=password)
+    hook = MLflowHook(mlflow_conn_id=conn_id)
+
+    assert hook.test_connection() == (True, f"Connected to MLflow at {uri}")
+    client = hook.get_conn()
+    experiment_id = client.create_experiment(f"auth-test-{free_port()}")
+    assert client.get_experiment(experiment_id).name.startswith("auth-test-")
+    model = client.create_registered_model(f"auth-model-{free_port()}")
+    assert client.get_registered_model(model.name).name == model.name
+
+
+@pytest.mark.parametrize("fields", [{"login": "admin", "password": "wrong"}, {}], ids=["wrong", "none"])
+def test_basic_auth_server_refuses_bad_or_missing_credentials(mlflow_auth_server, airflow_connection, fields):
+    uri, _, _ = mlflow_auth_server
+    conn_id = airflow_connection("mlflow_bad", conn_type="mlflow", host=uri, **fields)
+    ok, message = MLflowHook(mlflow_conn_id=conn_id).test_connection()
+    assert ok is False
+    assert "401" in message or "Unauthorized" in message or "credentials" in message.lower()
