@@ -15,11 +15,15 @@ pytestmark = pytest.mark.integration
 def _airflow_json(env, *args: str):
     result = subprocess.run(
         [str(VENV_BIN / "airflow"), *args, "--output", "json"],
-        env=env, capture_output=True, text=True, timeout=120, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     # Airflow may log a line or two before the JSON document.
     text = result.stdout
-    return json.loads(text[min(i for i in (text.find("["), text.find("{")) if i >= 0):])
+    return json.loads(text[min(i for i in (text.find("["), text.find("{")) if i >= 0) :])
 
 
 def test_providers_list_shows_the_provider(airflow_env):
@@ -44,12 +48,20 @@ def test_providers_get_and_hooks_show_the_mlflow_connection_type(airflow_env):
 def test_config_section_is_known_to_airflow(airflow_env):
     value = subprocess.run(
         [str(VENV_BIN / "airflow"), "config", "get-value", "mlops", "mlflow_conn_id"],
-        env=airflow_env, capture_output=True, text=True, timeout=120, check=True,
+        env=airflow_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
     assert value.strip().splitlines()[-1] == "mlflow_default"
     listing = subprocess.run(
         [str(VENV_BIN / "airflow"), "config", "list", "--section", "mlops", "--include-descriptions"],
-        env=airflow_env, capture_output=True, text=True, timeout=120, check=True,
+        env=airflow_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
     assert "[mlops]" in listing
     assert "data_root" in listing and "storage_conn_id" in listing
