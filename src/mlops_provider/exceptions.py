@@ -23,3 +23,15 @@ class PartitionNotFoundError(MLOpsError):
 
 class PartitionIntegrityError(MLOpsError):
     """A published partition does not match its manifest (size or sha256)."""
+
+
+class SourceNotFoundError(MLOpsError):
+    """The source of a day's data names no file: land it, then clear the task."""
+
+
+class SourceRejectedError(MLOpsError):
+    """The source data does not fit the dataset's schema; it was quarantined with a report."""
+
+
+class ValidationFailedError(MLOpsError):
+    """A partition failed its expectation suite; it was quarantined with a report."""

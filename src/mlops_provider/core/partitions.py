@@ -178,3 +178,19 @@ def build_manifest(
         produced_by=dict(produced_by or {}),
         created_at=(now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
     )
+
+
+def resolve_partition_date(explicit: str | None, logical_date: date | datetime | None) -> date:
+    """Return the date a run's partition is for: the explicit date if given, else the logical date.
+
+    Runs without a logical date (REST with ``logical_date: null``, asset-triggered runs) must name
+    the date explicitly: guessing from the clock would silently publish the wrong day.
+    """
+    if explicit not in (None, ""):
+        return to_date(explicit)
+    if logical_date is None:
+        raise ValueError(
+            "This run has no logical date: set the partition_date Param (YYYY-MM-DD) "
+            "to say which day to process."
+        )
+    return to_date(logical_date)

@@ -109,8 +109,7 @@ class DatasetStorageHook(BaseHook):
 
     def partition_uri(self, dataset: str, zone: str, ds: date | str) -> str:
         """Return the partition folder as a plain URI (no connection id), for XCom and lineage."""
-        path = self.partition_path(dataset, zone, ds)
-        return f"{path.protocol}://{path.path}" if not self.is_local else f"file://{path.path}"
+        return self.uri_of(self.partition_path(dataset, zone, ds))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -231,6 +230,132 @@ class DatasetStorageHook(BaseHook):
             if parts.is_data_file_name(path.name):
                 path.unlink()
         return True
+
+    def copy_partition(
+        self,
+        dataset: str,
+        from_zone: str,
+        to_zone: str,
+        ds: date | str,
+        *,
+        produced_by: dict[str, Any] | None = None,
+    ) -> parts.Manifest:
+        """Publish the partition of ``from_zone`` in ``to_zone`` too, byte for byte.
+
+        The data files are copied (their content-addressed names stay the same), then the target
+        manifest is committed: the target switches from its previous version to this one atomically.
+        """
+        source = self.read_manifest(dataset, from_zone, ds)
+        if source is None:
+            raise PartitionNotFoundError(
+                f"No published partition at {self.partition_path(dataset, from_zone, ds)}"
+            )
+        src_folder = self.partition_path(dataset, from_zone, ds)
+        dst_folder = self.partition_path(dataset, to_zone, ds)
+        dst_folder.mkdir(parents=True, exist_ok=True)
+        for data_file in source.files:
+            target = dst_folder / data_file.name
+            if not (target.exists() and target.stat().st_size == data_file.size):
+                self.write_bytes_atomic(target, (src_folder / data_file.name).read_bytes())
+        manifest = parts.build_manifest(
+            dataset=dataset,
+            zone=to_zone,
+            ds=ds,
+            row_count=source.row_count,
+            schema=source.schema,
+            files=source.files,
+            source=source.source,
+            produced_by=produced_by or source.produced_by,
+        )
+        self._commit(dst_folder, manifest)
+        self._remove_unlisted_files(dst_folder, manifest)
+        return manifest
+
+    def move_partition(
+        self,
+        dataset: str,
+        from_zone: str,
+        to_zone: str,
+        ds: date | str,
+        *,
+        produced_by: dict[str, Any] | None = None,
+    ) -> parts.Manifest:
+        """Copy a partition to ``to_zone``, then withdraw it from ``from_zone``."""
+        manifest = self.copy_partition(dataset, from_zone, to_zone, ds, produced_by=produced_by)
+        self.delete_partition(dataset, from_zone, ds)
+        return manifest
+
+    def report_path(self, dataset: str, kind: str, ds: date | str) -> ObjectStoragePath:
+        """Return the folder of the reports of one kind (validation, drift) for one date."""
+        if kind not in ("validation", "drift"):
+            raise ValueError(f"Unknown report kind {kind!r}")
+        return (
+            self.root / parts.validate_dataset_name(dataset) / "reports" / kind / parts.partition_dir_name(ds)
+        )
+
+    def write_report(self, dataset: str, kind: str, ds: date | str, files: dict[str, bytes]) -> str:
+        """Write report files (name -> bytes) atomically each; return the report folder's URI."""
+        folder = self.report_path(dataset, kind, ds)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, payload in files.items():
+            self.write_bytes_atomic(folder / name, payload)
+        return self.uri_of(folder)
+
+    def quarantine_files(
+        self, dataset: str, ds: date | str, files: list[ObjectStoragePath], rejection: dict[str, Any]
+    ) -> str:
+        """Keep unreadable source files, byte for byte, in ``quarantine/`` with a rejection report.
+
+        Returns the URI of the quarantine folder. The published partitions are not touched.
+        """
+        folder = self.partition_path(dataset, "quarantine", ds) / "source"
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in files:
+            self.write_bytes_atomic(folder / path.name, path.read_bytes())
+        self.write_bytes_atomic(
+            folder / "_rejection.json", json.dumps(rejection, indent=2, sort_keys=True, default=str).encode()
+        )
+        return self.uri_of(folder)
+
+    def resolve_source(self, uri: str) -> list[ObjectStoragePath]:
+        """Return the files a source URI names, sorted: one file, or every match of a glob.
+
+        ``s3://`` sources use the storage connection. A URI that names nothing raises
+        ``SourceNotFoundError``.
+        """
+        from airflow.sdk import ObjectStoragePath
+
+        from mlops_provider.exceptions import SourceNotFoundError
+
+        if uri.startswith("/"):
+            uri = f"file://{uri}"
+        scheme = uri.split("://", 1)[0] if "://" in uri else ""
+        if scheme not in _SUPPORTED_SCHEMES:
+            raise InvalidConfigurationError(f"Unsupported source {uri!r}: use file:// or s3://")
+        conn_id = None
+        if scheme == "s3":
+            from airflow.sdk import conf
+
+            conn_id = self.storage_conn_id or conf.get("mlops", "storage_conn_id", fallback="aws_default")
+        glob_at = min((uri.find(c) for c in "*?[" if c in uri), default=-1)
+        if glob_at < 0:
+            path = ObjectStoragePath(uri, conn_id=conn_id)
+            path.fs.invalidate_cache()
+            if not path.is_file():
+                raise SourceNotFoundError(f"No source file at {uri}")
+            return [path]
+        cut = uri.rfind("/", 0, glob_at)
+        base_uri, pattern = uri[:cut], uri[cut + 1 :]
+        base = ObjectStoragePath(base_uri, conn_id=conn_id)
+        base.fs.invalidate_cache()
+        matches = sorted((p for p in base.glob(pattern) if p.is_file()), key=lambda p: p.path)
+        if not matches:
+            raise SourceNotFoundError(f"No source file matches {uri}")
+        return matches
+
+    def uri_of(self, path: ObjectStoragePath) -> str:
+        """Return ``path`` as a plain URI without the connection id (safe for XCom and logs)."""
+        return f"file://{path.path}" if self.is_local else f"{path.protocol}://{path.path}"
 
     def write_bytes_atomic(self, path: ObjectStoragePath, payload: bytes) -> None:
         """Write ``payload`` to ``path`` so that readers see the old or the new content, never half.

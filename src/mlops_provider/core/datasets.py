@@ -1,0 +1,217 @@
+"""Dataset configuration: one YAML file per dataset, everything the pipeline knows about its data.
+
+A second dataset is added by writing its file (and its expectation suite), nothing else::
+
+    name: churn
+    source: {uri: "{{ data_root }}/landing/churn/{{ ds }}.csv", format: csv}
+    schema: {customer_id: string, snapshot_ts: timestamp, tenure_months: int64, ...}
+    keys: [customer_id]
+    target: {column: churned, classes: [0, 1]}
+    features: {numeric: [...], categorical: [...], boolean: [...]}
+    expectations: expectations/churn.json      # relative to the YAML file's parent folder
+
+Loading validates the whole file and names every problem; nothing here touches Airflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_provider.core.partitions import validate_dataset_name
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SOURCE_FORMATS = ("csv", "parquet", "jsonl")
+FEATURE_KINDS = ("numeric", "categorical", "boolean")
+# The column type vocabulary of dataset files, and the Arrow type each one means.
+COLUMN_TYPES = ("string", "int32", "int64", "float32", "float64", "bool", "date", "timestamp")
+
+
+class DatasetConfigError(ValueError):
+    """A dataset configuration file is missing or malformed; the message names the problem."""
+
+
+def arrow_type(name: str) -> pa.DataType:
+    """Return the Arrow type of a column type name (timestamps are microseconds in UTC)."""
+    import pyarrow as pa
+
+    types = {
+        "string": pa.string(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "float32": pa.float32(),
+        "float64": pa.float64(),
+        "bool": pa.bool_(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }
+    return types[name]
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where a day's raw data comes from: files by URI (templated) or a SQL query on a connection."""
+
+    uri: str | None = None
+    format: str = "csv"
+    sql: str | None = None
+    conn_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """A validated dataset configuration."""
+
+    name: str
+    schema: dict[str, str]
+    keys: list[str]
+    target: str
+    target_classes: list[Any]
+    features: dict[str, list[str]]
+    source: SourceConfig
+    expectations_path: Path
+    description: str = ""
+    timestamp_column: str | None = None
+    config_path: Path | None = field(default=None, compare=False)
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """All feature columns, in the order numeric, categorical, boolean."""
+        return [c for kind in FEATURE_KINDS for c in self.features.get(kind, [])]
+
+    def arrow_schema(self) -> pa.Schema:
+        """The Arrow schema every partition of this dataset has, in configured column order."""
+        import pyarrow as pa
+
+        return pa.schema([pa.field(name, arrow_type(kind)) for name, kind in self.schema.items()])
+
+    def load_expectation_suite(self) -> dict:
+        """Return the dataset's Great Expectations suite as its JSON dict."""
+        import json
+
+        try:
+            return json.loads(self.expectations_path.read_text())
+        except (OSError, ValueError) as err:
+            raise DatasetConfigError(
+                f"Cannot read expectation suite {self.expectations_path}: {err}"
+            ) from None
+
+
+def load_dataset_config(path: str | Path) -> DatasetConfig:
+    """Read and validate a dataset YAML file.
+
+    :raises DatasetConfigError: the file is missing, not YAML, or inconsistent (every problem found
+        is listed in the message).
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise DatasetConfigError(f"No dataset configuration at {path}") from None
+    except (OSError, yaml.YAMLError) as err:
+        raise DatasetConfigError(f"Cannot read dataset configuration {path}: {err}") from None
+    if not isinstance(raw, dict):
+        raise DatasetConfigError(f"{path}: expected a mapping at the top level")
+    return parse_dataset_config(raw, base_dir=path.parent, config_path=path)
+
+
+def parse_dataset_config(raw: dict, *, base_dir: Path, config_path: Path | None = None) -> DatasetConfig:
+    """Validate a dataset configuration given as a dict (the parsed YAML)."""
+    problems: list[str] = []
+    name = raw.get("name")
+    try:
+        validate_dataset_name(name)
+    except ValueError as err:
+        problems.append(str(err))
+
+    schema = raw.get("schema")
+    if not isinstance(schema, dict) or not schema:
+        problems.append("'schema' must map column names to types")
+        schema = {}
+    schema = {str(col): str(kind) for col, kind in schema.items()}
+    for col, kind in schema.items():
+        if kind not in COLUMN_TYPES:
+            problems.append(f"column {col!r} has unknown type {kind!r} (known: {', '.join(COLUMN_TYPES)})")
+
+    def known_columns(label: str, columns: Any) -> list[str]:
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            problems.append(f"'{label}' must be a list of column names")
+            return []
+        problems.extend(
+            f"'{label}' names {c!r}, which is not in 'schema'" for c in columns if c not in schema
+        )
+        return list(columns)
+
+    keys = known_columns("keys", raw.get("keys", []))
+    target_raw = raw.get("target") or {}
+    target = target_raw.get("column") if isinstance(target_raw, dict) else None
+    if not target or target not in schema:
+        problems.append("'target.column' must name a column of 'schema'")
+    classes = target_raw.get("classes", []) if isinstance(target_raw, dict) else []
+    if not isinstance(classes, list) or len(classes) < 2:
+        problems.append("'target.classes' must list at least two classes")
+
+    features_raw = raw.get("features") or {}
+    if not isinstance(features_raw, dict):
+        problems.append("'features' must map numeric/categorical/boolean to column lists")
+        features_raw = {}
+    unknown_kinds = set(features_raw) - set(FEATURE_KINDS)
+    if unknown_kinds:
+        problems.append(f"'features' has unknown kinds {sorted(unknown_kinds)}")
+    features = {kind: known_columns(f"features.{kind}", features_raw.get(kind, [])) for kind in FEATURE_KINDS}
+    all_features = [c for cols in features.values() for c in cols]
+    if not all_features:
+        problems.append("'features' lists no column")
+    if target in all_features:
+        problems.append(f"the target {target!r} is also listed as a feature")
+
+    timestamp = raw.get("timestamp")
+    if timestamp is not None and schema.get(timestamp) not in ("timestamp", "date"):
+        problems.append(f"'timestamp' must name a timestamp or date column, not {timestamp!r}")
+
+    source = _parse_source(raw.get("source") or {}, problems)
+
+    expectations = raw.get("expectations")
+    if not isinstance(expectations, str) or not expectations:
+        problems.append("'expectations' must give the path of the expectation suite")
+        expectations_path = base_dir
+    else:
+        expectations_path = (base_dir / expectations).resolve()
+
+    if problems:
+        where = f"{config_path}: " if config_path else ""
+        raise DatasetConfigError(f"{where}invalid dataset configuration: " + "; ".join(problems))
+    return DatasetConfig(
+        name=name,
+        schema=schema,
+        keys=keys,
+        target=target,
+        target_classes=list(classes),
+        features=features,
+        source=source,
+        expectations_path=expectations_path,
+        description=str(raw.get("description", "")),
+        timestamp_column=timestamp,
+        config_path=config_path,
+    )
+
+
+def _parse_source(raw: Any, problems: list[str]) -> SourceConfig:
+    if not isinstance(raw, dict):
+        problems.append("'source' must be a mapping")
+        return SourceConfig()
+    source = SourceConfig(
+        uri=raw.get("uri"), format=raw.get("format", "csv"), sql=raw.get("sql"), conn_id=raw.get("conn_id")
+    )
+    if source.format not in SOURCE_FORMATS:
+        problems.append(f"'source.format' must be one of {', '.join(SOURCE_FORMATS)}")
+    if bool(source.uri) == bool(source.sql):
+        problems.append("'source' needs exactly one of 'uri' or 'sql'")
+    if source.sql and not source.conn_id:
+        problems.append("'source.sql' needs 'source.conn_id'")
+    return source

@@ -1,0 +1,146 @@
+"""Reading sources into the dataset's schema: every malformed input gets a message naming it."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlops_provider.core.datasets import load_dataset_config
+from mlops_provider.core.ingest import SourceDataError, read_source, table_from_dataframe
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.unit
+
+SCHEMA = load_dataset_config(REPO_ROOT / "include" / "datasets" / "churn.yaml").arrow_schema()
+HEADER = ",".join(SCHEMA.names)
+ROW = "C000000001,2026-01-01 10:00:00.000000Z,2020-01-05,12,70.5,,2,month_to_month,credit_card,dsl,north,true,,0"
+GOOD_CSV = f"{HEADER}\n{ROW}\n{ROW.replace('C000000001', 'C000000002')}\n"
+
+
+def _write(tmp_path, name: str, payload: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(payload)
+    return str(path)
+
+
+@pytest.mark.parametrize("as_file_object", [False, True], ids=["path", "file-object"])
+def test_good_csv_is_typed_while_parsing(tmp_path, as_file_object):
+    path = _write(tmp_path, "good.csv", GOOD_CSV.encode())
+    source = open(path, "rb") if as_file_object else path  # noqa: SIM115
+    table = read_source(source, "csv", SCHEMA, name="good.csv")
+
+    assert table.schema == SCHEMA
+    assert table.num_rows == 2
+    row = table.slice(0, 1).to_pylist()[0]
+    assert row["snapshot_ts"].isoformat() == "2026-01-01T10:00:00+00:00"
+    assert row["total_charges"] is None
+    assert row["paperless_billing"] is None
+    assert row["has_partner"] is True
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"", "the file is empty"),
+        (GOOD_CSV.replace(",70.5,", ",n/a,").encode(), "column 'monthly_charges' (double)"),
+        (
+            GOOD_CSV.replace("north", "s\xfcd").encode("latin-1"),
+            "'region' holds bytes that are not valid UTF-8",
+        ),
+        (
+            GOOD_CSV.replace("monthly_charges,", "").replace(",70.5,", ",").encode(),
+            "missing columns ['monthly_charges']",
+        ),
+        (
+            GOOD_CSV.replace("churned\n", "churned,extra\n").replace(",0\n", ",0,1\n").encode(),
+            "unexpected columns ['extra']",
+        ),
+        (GOOD_CSV.replace("region", "churned", 1).encode(), "duplicated columns ['churned']"),
+        (GOOD_CSV.replace(",12,", ",twelve,").encode(), "column 'tenure_months' (int64)"),
+        (GOOD_CSV.replace("10:00:00.000000Z", "10:00:00").encode(), "column 'snapshot_ts'"),
+    ],
+    ids=[
+        "empty",
+        "wrong-type",
+        "non-utf8",
+        "missing-column",
+        "extra-column",
+        "duplicated-column",
+        "int-column-text",
+        "naive-timestamp",
+    ],
+)
+def test_malformed_csv_is_rejected_with_the_reason(tmp_path, payload, message):
+    path = _write(tmp_path, "bad.csv", payload)
+    with pytest.raises(SourceDataError) as caught:
+        read_source(path, "csv", SCHEMA, name="file:///landing/bad.csv")
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("file:///landing/bad.csv: ")
+
+
+def test_header_only_csv_gives_zero_rows_for_the_suite_to_judge(tmp_path):
+    path = _write(tmp_path, "header.csv", f"{HEADER}\n".encode())
+    assert read_source(path, "csv", SCHEMA, name="h.csv").num_rows == 0
+
+
+def _good_table() -> pa.Table:
+    return read_source(io.BytesIO(GOOD_CSV.encode()), "csv", SCHEMA, name="good.csv")
+
+
+def test_parquet_with_compatible_types_is_cast_and_reordered(tmp_path):
+    table = _good_table()
+    narrowed = table.set_column(3, "tenure_months", table.column("tenure_months").cast(pa.int32()))
+    reordered = narrowed.select(list(reversed(narrowed.column_names)))
+    path = str(tmp_path / "x.parquet")
+    pq.write_table(reordered, path)
+    assert read_source(path, "parquet", SCHEMA, name="x.parquet").equals(table)
+
+
+def test_truncated_parquet_is_rejected(tmp_path):
+    path = str(tmp_path / "x.parquet")
+    pq.write_table(_good_table(), path)
+    payload = open(path, "rb").read()  # noqa: SIM115
+    cut = _write(tmp_path, "cut.parquet", payload[: len(payload) // 2])
+    with pytest.raises(SourceDataError, match="not a readable parquet file"):
+        read_source(cut, "parquet", SCHEMA, name="cut.parquet")
+
+
+def test_parquet_with_incompatible_type_names_the_column(tmp_path):
+    table = _good_table()
+    bad = table.set_column(4, "monthly_charges", pa.array(["70.5", "n/a"]))
+    path = str(tmp_path / "bad.parquet")
+    pq.write_table(bad, path)
+    with pytest.raises(SourceDataError, match="column 'monthly_charges' is string, not double"):
+        read_source(path, "parquet", SCHEMA, name="bad.parquet")
+
+
+def test_jsonl_round_trip_and_unexpected_field(tmp_path):
+    records = _good_table().to_pylist()
+    lines = "".join(json.dumps(r, default=lambda v: v.isoformat()) + "\n" for r in records)
+    good = read_source(io.BytesIO(lines.encode()), "jsonl", SCHEMA, name="good.jsonl")
+    assert good.num_rows == 2
+    assert good.column("customer_id").to_pylist() == ["C000000001", "C000000002"]
+    extra = lines.replace('"churned": 0', '"churned": 0, "extra": 1', 1)
+    with pytest.raises(SourceDataError, match="unexpected columns"):
+        read_source(io.BytesIO(extra.encode()), "jsonl", SCHEMA, name="x.jsonl")
+
+
+def test_query_results_are_checked_like_files():
+    frame = _good_table().to_pandas()
+    assert table_from_dataframe(frame, SCHEMA, name="sql://warehouse").equals(_good_table())
+    with pytest.raises(SourceDataError, match="missing columns"):
+        table_from_dataframe(frame.drop(columns=["region"]), SCHEMA, name="sql://warehouse")
+    frame["tenure_months"] = frame["tenure_months"].astype(str) + "m"
+    with pytest.raises(SourceDataError, match="column 'tenure_months'"):
+        table_from_dataframe(frame, SCHEMA, name="sql://warehouse")
+
+
+def test_unknown_format_is_a_programming_error(tmp_path):
+    with pytest.raises(ValueError, match="Unknown source format"):
+        read_source(_write(tmp_path, "x.xml", b"<x/>"), "xml", SCHEMA, name="x.xml")
+    assert isinstance(pd.DataFrame(), pd.DataFrame)
