@@ -26,8 +26,10 @@ GUARDED = [
     PACKAGE / "__init__.py",
     PACKAGE / "get_provider_info.py",
     PACKAGE / "exceptions.py",
+    PACKAGE / "assets.py",
     *sorted((PACKAGE / "hooks").glob("*.py")),
     *sorted((PACKAGE / "operators").glob("*.py")),
+    *sorted((PACKAGE / "plugins").glob("*.py")),
     *sorted((REPO_ROOT / "dags").glob("*.py")),
 ]
 
@@ -53,6 +55,8 @@ def test_importing_the_provider_loads_no_heavy_package():
         "mlops_provider.get_provider_info",
         *(f"mlops_provider.hooks.{p.stem}" for p in sorted((PACKAGE / "hooks").glob("*.py"))),
         *(f"mlops_provider.operators.{p.stem}" for p in sorted((PACKAGE / "operators").glob("*.py"))),
+        *(f"mlops_provider.plugins.{p.stem}" for p in sorted((PACKAGE / "plugins").glob("*.py"))),
+        "mlops_provider.assets",
     ]
     probe = (
         "import importlib, sys\n"

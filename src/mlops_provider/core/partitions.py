@@ -31,7 +31,7 @@ def validate_dataset_name(name: str) -> str:
 
     Lower-case letters, digits and underscores, starting with a letter, at most 63 characters.
     """
-    if not isinstance(name, str) or not _DATASET_NAME.match(name):
+    if not isinstance(name, str) or not _DATASET_NAME.fullmatch(name):
         raise ValueError(
             f"Invalid dataset name {name!r}: use lower-case letters, digits and '_', "
             "starting with a letter, at most 63 characters."
@@ -66,7 +66,7 @@ def partition_dir_name(ds: date | str) -> str:
 
 def parse_partition_dir_name(name: str) -> date | None:
     """Return the date a ``ds=YYYY-MM-DD`` folder name stands for, or None for any other name."""
-    match = _PARTITION_DIR.match(name)
+    match = _PARTITION_DIR.fullmatch(name)
     if not match:
         return None
     try:
@@ -77,7 +77,7 @@ def parse_partition_dir_name(name: str) -> date | None:
 
 def is_data_file_name(name: str) -> bool:
     """Return whether ``name`` has the shape of a data file this module names."""
-    return bool(_DATA_FILE.match(name))
+    return bool(_DATA_FILE.fullmatch(name))
 
 
 def data_file_name(token: str) -> str:

@@ -14,7 +14,9 @@ def test_valid_dataset_names(name):
     assert parts.validate_dataset_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "Churn", "2churn", "churn-v2", "../x", "a/b", "x" * 64, None, 3])
+@pytest.mark.parametrize(
+    "name", ["", "Churn", "2churn", "churn-v2", "../x", "a/b", "x" * 64, None, 3, "churn\n"]
+)
 def test_invalid_dataset_names(name):
     with pytest.raises(ValueError, match="Invalid dataset name"):
         parts.validate_dataset_name(name)
