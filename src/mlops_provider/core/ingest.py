@@ -165,10 +165,20 @@ def _describe_csv_error(err: Exception, header: list[str], schema: pa.Schema) ->
 
 
 def _read_parquet(source: Source, schema: pa.Schema, name: str) -> pa.Table:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pq.read_table(source)
     _check_columns(table.column_names, schema, name)
+    # Parquet readers do not check that string columns hold UTF-8; a full validation does.
+    for field in table.schema:
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            try:
+                table.column(field.name).validate(full=True)
+            except pa.ArrowInvalid:
+                raise SourceDataError(
+                    name, [f"column {field.name!r} holds bytes that are not valid UTF-8"]
+                ) from None
     return _cast_columns(table, schema, name)
 
 

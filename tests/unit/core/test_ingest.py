@@ -144,3 +144,13 @@ def test_unknown_format_is_a_programming_error(tmp_path):
     with pytest.raises(ValueError, match="Unknown source format"):
         read_source(_write(tmp_path, "x.xml", b"<x/>"), "xml", SCHEMA, name="x.xml")
     assert isinstance(pd.DataFrame(), pd.DataFrame)
+
+
+def test_parquet_with_invalid_utf8_strings_is_rejected(tmp_path):
+    table = _good_table()
+    raw = pa.array([b"s\xfcd", b"north"], pa.binary()).cast(pa.string(), safe=False)
+    bad = table.set_column(table.schema.get_field_index("region"), "region", raw)
+    path = str(tmp_path / "latin1.parquet")
+    pq.write_table(bad, path)
+    with pytest.raises(SourceDataError, match="'region' holds bytes that are not valid UTF-8"):
+        read_source(path, "parquet", SCHEMA, name="latin1.parquet")

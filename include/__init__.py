@@ -1,0 +1,1 @@
+"""Project support code shipped with the Astro project (data generators, configs)."""

@@ -1,0 +1,1 @@
+"""Example datasets for the demo DAGs and tests (synthetic, seeded, no downloads)."""
