@@ -49,7 +49,7 @@ def get_provider_info() -> dict:
             }
         ],
         "hooks": _modules("hooks", "mlflow", "storage"),
-        "operators": [],
+        "operators": _modules("operators", "ingest", "validation"),
         "connection-types": [
             {
                 "connection-type": "mlflow",
@@ -82,7 +82,7 @@ def get_provider_info() -> dict:
                 },
             }
         ],
-        "extra-links": [],
+        "extra-links": [f"{_PACKAGE}.operators.validation.ValidationReportLink"],
         "config": {
             "mlops": {
                 "description": "Settings of airflow-provider-mlops.",

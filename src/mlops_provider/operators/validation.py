@@ -1,0 +1,115 @@
+"""GXValidatePartitionOperator: run a dataset's expectation suite on a raw partition, then publish
+it to ``validated/`` or move it to ``quarantine/``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, BaseOperatorLink
+
+from mlops_provider.exceptions import ValidationFailedError
+from mlops_provider.operators._common import DatasetPartitionOperator, run_lineage
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
+
+REPORT_URL_KEY = "report_url"
+
+
+class ValidationReportLink(BaseOperatorLink):
+    """Opens the validation report (HTML) of the task's partition, served by the MLOps UI plugin."""
+
+    name = "Validation report"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        return XCom.get_value(ti_key=ti_key, key=REPORT_URL_KEY) or ""
+
+
+class GXValidatePartitionOperator(DatasetPartitionOperator):
+    """Validate the ``raw`` partition of a day with the dataset's Great Expectations suite.
+
+    The full result (``result.json``) and a readable ``report.html`` are stored under
+    ``reports/validation/ds=YYYY-MM-DD/``. On success the partition is published to
+    ``validated/`` (replacing that day's previous version) and its outlets' asset events carry the
+    partition, row count and digest. On failure the partition moves to ``quarantine/``, the
+    published ``validated/`` partitions stay as they were, and the task fails without retry with
+    a message that names the failed expectations and the report.
+
+    :param dataset_config: path of the dataset's YAML configuration. (templated)
+    :param partition_date: ``YYYY-MM-DD``; empty: the logical date (``ds``). (templated)
+    :param data_root: storage root URI; default ``[mlops] data_root``.
+    :param storage_conn_id: ``aws`` connection for ``s3://``; default ``[mlops] storage_conn_id``.
+    :return: a small summary: verdict, statistics, failed expectations, URIs, row count, digest.
+    """
+
+    template_fields: Sequence[str] = ("dataset_config", "partition_date")
+    operator_extra_links = (ValidationReportLink(),)
+    ui_color = "#fdf3e8"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        import json
+
+        from mlops_provider.core.validation import render_validation_html, validate_table
+        from mlops_provider.plugins.reports import report_url
+
+        config, ds, storage = self.resolve(context)
+        lineage = run_lineage(context)
+
+        table = storage.read_partition(config.name, "raw", ds)
+        outcome = validate_table(table, config.load_expectation_suite(), batch_name=f"{config.name}/{ds}")
+        del table
+        report_context = {"dataset": config.name, "ds": ds.isoformat(), **lineage}
+        report_uri = storage.write_report(
+            config.name,
+            "validation",
+            ds,
+            {
+                "result.json": json.dumps(
+                    {"stage": "expectations", **report_context, "result": outcome.result}, default=str
+                ).encode(),
+                "report.html": render_validation_html(
+                    outcome, title=f"Validation of {config.name} {ds}", context=report_context
+                ).encode(),
+            },
+        )
+        ti = context["ti"]
+        ti.xcom_push(key=REPORT_URL_KEY, value=report_url(config.name, "validation", ds.isoformat()))
+        summary = {**report_context, "report_uri": report_uri, **outcome.summary()}
+
+        if not outcome.success:
+            storage.move_partition(config.name, "raw", "quarantine", ds, produced_by=lineage)
+            summary["quarantine_uri"] = storage.partition_uri(config.name, "quarantine", ds)
+            ti.xcom_push(key="validation", value=summary)
+            raise ValidationFailedError(outcome.failure_message(report_uri))
+
+        manifest = storage.copy_partition(config.name, "raw", "validated", ds, produced_by=lineage)
+        summary.update(
+            validated_uri=storage.partition_uri(config.name, "validated", ds),
+            row_count=manifest.row_count,
+            sha256=manifest.sha256,
+        )
+        self._annotate_asset_events(context, summary)
+        self.log.info("Published %s %s to validated/: %d rows", config.name, ds, manifest.row_count)
+        return summary
+
+    def _annotate_asset_events(self, context: Context, summary: dict[str, Any]) -> None:
+        """Put the partition, row count and digest on the asset events of this task's outlets.
+
+        An ``AssetAlias`` outlet is resolved to the dataset's own asset, so downstream DAGs can
+        schedule on ``validated_data_asset(name)`` whichever dataset this run validated.
+        """
+        from airflow.sdk import Asset, AssetAlias
+
+        from mlops_provider.assets import validated_data_asset
+
+        extra = {k: summary[k] for k in ("dataset", "ds", "validated_uri", "row_count", "sha256")}
+        for outlet in self.outlets:
+            if isinstance(outlet, AssetAlias):
+                context["outlet_events"][outlet].add(validated_data_asset(summary["dataset"]), extra=extra)
+            elif isinstance(outlet, Asset):
+                context["outlet_events"][outlet].extra = extra

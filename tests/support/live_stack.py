@@ -1,0 +1,498 @@
+"""Drive the real local stack (``scripts/stack.py up``) from tests: start, wait healthy, call, stop.
+
+``stack.py up`` runs in a session of its own and starts every server (MLflow, Airflow's api-server,
+scheduler, dag-processor, triggerer) in a session of its own too, recording their pids and process
+groups in ``<home>/stack.json``. Stopping sends SIGINT to ``stack.py`` (it stops its servers and exits
+0), then SIGKILLs by PID whatever is still alive in any of those sessions, whatever happened.
+
+Synchronisation is always a poll with a deadline (:func:`wait_for`), never a bare sleep.
+
+Standard library, psutil and pytest only: importing this module imports neither Airflow nor MLflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+REPO = Path(__file__).resolve().parents[2]
+STACK = REPO / "scripts" / "stack.py"
+HOST = "127.0.0.1"
+ADMIN_USER = "admin"
+BOOT_DEADLINE = 300.0
+HEALTH_DEADLINE = 60.0
+STOP_DEADLINE = 90.0
+BACKFILL_CREATE_DEADLINE = 120.0
+LOG_TAIL_LINES = 80
+AIRFLOW_HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+# Requests to the stack never go through a proxy from the environment.
+_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def wait_for(
+    what: str,
+    probe: Callable[[], Any],
+    deadline: float,
+    check: Callable[[], None] | None = None,
+    interval: float = 0.5,
+) -> Any:
+    """Poll ``probe`` until it returns something truthy and return it; fail after ``deadline`` seconds.
+
+    ``check`` runs on every round, to fail early (e.g. when the stack process died).
+    """
+    end = time.monotonic() + deadline
+    while True:
+        value = probe()
+        if value:
+            return value
+        if check is not None:
+            check()
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {deadline:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def http(
+    method: str, url: str, body: object | None = None, token: str | None = None, timeout: float = 10
+) -> tuple[int, Any]:
+    """One HTTP request (no proxy): (status, decoded JSON or text); status 0 if nothing answered."""
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with _HTTP.open(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    except (urllib.error.URLError, OSError):
+        return 0, None
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode("utf-8", "replace")
+
+
+def session_processes(sids: set[int]) -> list[psutil.Process]:
+    """Live (non-zombie) processes whose session is one of ``sids``."""
+    found = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getsid(proc.pid) in sids and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return found
+
+
+def clean_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This environment without Airflow or MLflow settings a test session may have set, plus ``overrides``.
+
+    ``stack.py`` sets the stack's own Airflow settings on top; other ``AIRFLOW__*`` overrides pass
+    through to every server.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLFLOW_"))}
+    env.update(overrides or {})
+    return env
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a text file, framed with its name and length."""
+    text = path.read_text(errors="replace").splitlines() if path.exists() else []
+    return f"===== {path} (last {min(lines, len(text))} of {len(text)} lines) =====\n" + "\n".join(
+        text[-lines:]
+    )
+
+
+# ----------------------------------------------------------------------------------- the subprocess
+
+
+@dataclass
+class StackRun:
+    """A ``stack.py up`` subprocess and what is known about the servers it started."""
+
+    proc: subprocess.Popen
+    home: Path
+    output: Path
+    started: float
+    sids: set[int] = field(default_factory=set)
+
+    @classmethod
+    def launch(
+        cls, home: Path, output: Path | None = None, env_overrides: Mapping[str, str] | None = None
+    ) -> StackRun:
+        """Run ``stack.py up`` on free loopback ports with state in ``home``, as a session of its own.
+
+        Its output goes to ``output`` (default: ``<home>-output.log`` next to ``home``).
+        """
+        home = Path(home)
+        home.parent.mkdir(parents=True, exist_ok=True)
+        output = output or home.with_name(f"{home.name}-output.log")
+        with open(output, "wb") as out:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(STACK),
+                    "up",
+                    "--home",
+                    str(home),
+                    "--airflow-port",
+                    "0",
+                    "--mlflow-port",
+                    "0",
+                    "--timeout",
+                    str(int(BOOT_DEADLINE)),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=clean_env(env_overrides),
+                start_new_session=True,
+            )
+        return cls(proc=proc, home=home, output=output, started=time.monotonic())
+
+    def state(self) -> dict | None:
+        """stack.json, remembering the servers' sessions (each server leads its own)."""
+        try:
+            state = json.loads((self.home / "stack.json").read_text())
+        except (OSError, ValueError):
+            return None
+        self.sids.update(rec["pgid"] for rec in state.get("processes", []))
+        return state
+
+    def all_sids(self) -> set[int]:
+        """The sessions of the stack script itself and of every server it recorded."""
+        self.state()
+        return {self.proc.pid, *self.sids}
+
+    def check_running(self) -> None:
+        """Fail at once if the stack script exited."""
+        if self.proc.poll() is not None:
+            pytest.fail(f"stack.py exited early with status {self.proc.returncode}")
+
+    def wait_running(self, deadline: float = BOOT_DEADLINE) -> dict:
+        """Wait until stack.json says ``running`` (``up`` writes it once every server is healthy)."""
+        return wait_for(
+            "stack.json to say running",
+            lambda: (s := self.state()) and s.get("state") == "running" and s,
+            deadline,
+            self.check_running,
+        )
+
+    def stack_py(self, command: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run another ``stack.py`` command on the same state directory."""
+        return subprocess.run(
+            [sys.executable, str(STACK), command, "--home", str(self.home), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=clean_env(),
+            check=False,
+        )
+
+    def interrupt(self, deadline: float = STOP_DEADLINE) -> int | None:
+        """Ctrl-C: SIGINT to ``stack.py``; its exit status, or None if it still ran after ``deadline``."""
+        self.all_sids()  # stack.json goes away on the way out: remember every session first
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=deadline)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def dump_logs(self) -> None:
+        """Print the script's output and the tail of every server log (on failure)."""
+        print(f"\n===== stack.py output ({self.output}) =====\n{self.output.read_text(errors='replace')}")
+        for log in sorted((self.home / "logs").glob("*.log")):
+            print("\n" + tail(log))
+
+    def kill_all(self) -> None:
+        """SIGKILL every process of the stack's sessions and process groups, then reap the script."""
+        sids = self.all_sids()
+        members = session_processes(sids)
+        live_sids = set()
+        for proc in members:
+            with contextlib.suppress(OSError):
+                live_sids.add(os.getsid(proc.pid))
+        # Only groups that still have members: a pid of a long-gone group is never signalled.
+        for sid in sids & live_sids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(sid, signal.SIGKILL)
+        for proc in members:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=30)
+
+
+# ------------------------------------------------------------------------------------ the live stack
+
+
+class ApiError(AssertionError):
+    """An Airflow REST call answered with an unexpected status."""
+
+
+class LiveStack:
+    """A running stack: where it is, an authenticated REST client, and how to stop it.
+
+    Start with :meth:`start`; always :meth:`stop` (also a context manager).
+    """
+
+    def __init__(self, run: StackRun, state: dict) -> None:
+        self.run = run
+        self.state = state
+        self._token: str | None = None
+        self.boot_seconds = time.monotonic() - run.started
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        home: Path | str,
+        env_overrides: Mapping[str, str] | None = None,
+        *,
+        boot_deadline: float = BOOT_DEADLINE,
+    ) -> LiveStack:
+        """Start a stack with state in ``home`` and return it once MLflow and every Airflow component
+        report healthy. On any failure its logs are printed and every process it started is killed.
+        """
+        run = StackRun.launch(Path(home), env_overrides=env_overrides)
+        try:
+            state = run.wait_running(boot_deadline)
+            stack = cls(run, state)
+            stack.wait_healthy()
+        except BaseException:
+            run.dump_logs()
+            run.interrupt(deadline=30)
+            run.kill_all()
+            raise
+        stack.boot_seconds = time.monotonic() - run.started
+        return stack
+
+    def wait_healthy(self, deadline: float = HEALTH_DEADLINE) -> None:
+        """Poll MLflow's /health and Airflow's /api/v2/monitor/health until all is healthy."""
+        wait_for("MLflow /health", lambda: http("GET", f"{self.mlflow_url}/health")[0] == 200, deadline)
+        wait_for("Airflow components healthy", lambda: self.airflow_healthy(), deadline, self.check_running)
+
+    def airflow_healthy(self) -> bool:
+        """Whether the metadatabase, scheduler, triggerer and dag processor all report healthy."""
+        status, body = http("GET", f"{self.airflow_url}/api/v2/monitor/health")
+        if status != 200 or not isinstance(body, dict):
+            return False
+        return all((body.get(name) or {}).get("status") == "healthy" for name in AIRFLOW_HEALTH_COMPONENTS)
+
+    def check_running(self) -> None:
+        """Fail at once if ``stack.py`` exited (it exits when one of its servers dies)."""
+        self.run.check_running()
+
+    def stop(self, deadline: float = STOP_DEADLINE, *, dump_logs: bool = False) -> int | None:
+        """SIGINT ``stack.py``, wait for it, then SIGKILL by PID whatever is left of its sessions.
+
+        Prints the server logs if ``dump_logs`` or if the stop was not clean. Returns the exit
+        status of ``stack.py`` (None if it had to be killed).
+        """
+        code = None
+        try:
+            began = time.monotonic()
+            code = self.run.interrupt(deadline)
+            print(f"\nstack stopped in {time.monotonic() - began:.1f} s (stack.py exit status {code})")
+            if dump_logs or code != 0:
+                self.run.dump_logs()
+        finally:
+            self.run.kill_all()
+        return code
+
+    def __enter__(self) -> LiveStack:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.stop(dump_logs=exc_type is not None)
+
+    # -- where things are -----------------------------------------------------------------------
+
+    @property
+    def home(self) -> Path:
+        return self.run.home
+
+    @property
+    def airflow_home(self) -> Path:
+        """AIRFLOW_HOME of the stack (airflow.db, task logs under ``logs/``)."""
+        return self.home / "airflow"
+
+    @property
+    def airflow_url(self) -> str:
+        return self.state["urls"]["airflow"]
+
+    @property
+    def mlflow_url(self) -> str:
+        return self.state["urls"]["mlflow"]
+
+    @property
+    def data_root(self) -> str:
+        """``[mlops] data_root`` of every Airflow component: ``file://<home>/data``."""
+        return self.state["data_root"]
+
+    @property
+    def data_path(self) -> Path:
+        """The data root as a local path."""
+        return Path(urllib.parse.urlparse(self.data_root).path)
+
+    @property
+    def password(self) -> str:
+        """The generated admin password (also in ``<home>/passwords.json``)."""
+        return self.state["password"]
+
+    # -- REST -----------------------------------------------------------------------------------
+
+    def token(self, *, refresh: bool = False) -> str:
+        """A JWT for the admin user (``POST /auth/token``), cached."""
+        if self._token is None or refresh:
+            status, body = http(
+                "POST", f"{self.airflow_url}/auth/token", {"username": ADMIN_USER, "password": self.password}
+            )
+            if status not in (200, 201) or not isinstance(body, dict):
+                raise ApiError(f"POST /auth/token -> {status}: {body}")
+            self._token = body["access_token"]
+        return self._token
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: object | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, Any]:
+        """An authenticated request to Airflow: (status, decoded body). Renews the token once on 401."""
+        url = f"{self.airflow_url}{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params, doseq=True)
+        status, answer = http(method, url, body, token=self.token(), timeout=timeout)
+        if status == 401:
+            status, answer = http(method, url, body, token=self.token(refresh=True), timeout=timeout)
+        return status, answer
+
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: object | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        expect: tuple[int, ...] | None = None,
+    ) -> Any:
+        """An authenticated JSON call; returns the decoded body, raises :class:`ApiError` on a status
+        other than ``expect`` (default: any 2xx).
+        """
+        status, answer = self.request(method, path, body, params=params)
+        ok = status in expect if expect else 200 <= status < 300
+        if not ok:
+            raise ApiError(f"{method} {path} {dict(params or {})} -> {status}: {answer}")
+        return answer
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        """Pause or unpause a DAG (``PATCH /api/v2/dags/{dag_id}``)."""
+        dag = self.api("PATCH", f"/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}", {"is_paused": paused})
+        if dag["is_paused"] is not paused:
+            raise ApiError(f"{dag_id}: is_paused is {dag['is_paused']}, not {paused}")
+
+    def open_backfills(self, dag_id: str) -> list[int]:
+        """Ids of the DAG's backfills that have not completed."""
+        body = self.api("GET", "/api/v2/backfills", params={"dag_id": dag_id, "limit": 100})
+        return [b["id"] for b in body["backfills"] if not b["completed_at"]]
+
+    def create_backfill(
+        self, body: Mapping[str, Any], *, deadline: float = BACKFILL_CREATE_DEADLINE, unpause: bool = True
+    ) -> dict:
+        """``POST /api/v2/backfills`` made reliable on the stack's SQLite database; returns the backfill.
+
+        Airflow 3.3 creates a backfill's runs in one SAVEPOINT per run, and pysqlite releases each
+        SAVEPOINT as a commit; a concurrent writer (scheduler, dag-processor, heartbeats) then makes the
+        creation fail at once with 503 "Database is locked" (SQLite in WAL mode refuses a write from a
+        stale read snapshot; about one creation in eight here, even with the whole stack idle).
+        Airflow's clean-up of the failed attempt either deletes the runs it had already committed
+        (including cleared, previously finished runs) or fails and leaves an open backfill behind (409
+        on the next try). So this:
+
+        * pauses the DAG while creating (the scheduler never starts a run a failed attempt will delete,
+          which otherwise crashes it with StaleDataError), and unpauses it afterwards if ``unpause``;
+        * on 503/409 cancels the open backfill the failed attempt left (its queued runs become failed)
+          and tries again, with ``reprocess_behavior`` ``none`` raised to ``failed`` so that those runs
+          are run after all. Backfill run ids are deterministic, so a retried day keeps its run id.
+        """
+        dag_id = body["dag_id"]
+        payload = dict(body)
+        self.set_paused(dag_id, True)
+        if already := self.open_backfills(dag_id):
+            raise ApiError(f"{dag_id} already has open backfills {already}")
+        began = time.monotonic()
+        attempts = 0
+        while True:
+            attempts += 1
+            status, answer = self.request("POST", "/api/v2/backfills", payload)
+            if status == 200:
+                break
+            retryable = (status == 503 and "locked" in str(answer).lower()) or status == 409
+            if not retryable or time.monotonic() - began > deadline:
+                raise ApiError(f"POST /api/v2/backfills {payload} -> {status}: {answer} (attempt {attempts})")
+            left = self.open_backfills(dag_id)
+            print(
+                f"  backfill creation attempt {attempts} -> {status} {answer}; "
+                f"cancelling backfills {left} it left open and trying again",
+                flush=True,
+            )
+            for backfill_id in left:
+                # 404/409: already gone or completed (this API can answer from a stale SQLite snapshot).
+                self.api("PUT", f"/api/v2/backfills/{backfill_id}/cancel", expect=(200, 404, 409))
+            if payload.get("reprocess_behavior", "none") == "none":
+                payload["reprocess_behavior"] = "failed"
+            time.sleep(1.0)
+        if attempts > 1:
+            print(f"  backfill {answer['id']} created after {attempts} attempts", flush=True)
+        if unpause:
+            self.set_paused(dag_id, False)
+        return answer
+
+    # -- logs -----------------------------------------------------------------------------------
+
+    def task_logs(self, dag_id: str | None = None, run_id: str | None = None) -> list[Path]:
+        """Task log files under ``<home>/airflow/logs`` (one per try), oldest first."""
+        root = self.airflow_home / "logs"
+        pattern = f"dag_id={dag_id or '*'}/run_id={run_id or '*'}/task_id=*/**/*.log"
+        return sorted(root.glob(pattern), key=lambda p: p.stat().st_mtime)
+
+    def dump_task_logs(
+        self, dag_id: str | None = None, run_id: str | None = None, lines: int = LOG_TAIL_LINES
+    ) -> None:
+        """Print the tail of every matching task log."""
+        for log in self.task_logs(dag_id, run_id):
+            print("\n" + tail(log, lines))
+
+    def dump_logs(self) -> None:
+        """Print ``stack.py``'s output and the tail of every server log."""
+        self.run.dump_logs()
