@@ -64,20 +64,19 @@ def concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
 
 
 def table_from_dataframe(frame: pd.DataFrame, schema: pa.Schema, *, name: str) -> pa.Table:
-    """Convert a query result to ``schema``, with the same column checks as files."""
+    """Convert a query result to ``schema``, with the same column checks as files.
+
+    Databases return what their driver knows (SQLite: text timestamps, integer booleans): each
+    column is taken as Arrow infers it, then safely cast to its configured type, column by column.
+    """
     import pyarrow as pa
 
     _check_columns([str(c) for c in frame.columns], schema, name)
-    columns = []
-    problems = []
-    for field in schema:
-        try:
-            columns.append(pa.array(frame[field.name], type=field.type, from_pandas=True))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as err:
-            problems.append(f"column {field.name!r} ({field.type}): {_error_text(err)}")
-    if problems:
-        raise SourceDataError(name, problems)
-    return pa.Table.from_arrays(columns, schema=schema)
+    try:
+        inferred = pa.Table.from_pandas(frame[schema.names], preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise SourceDataError(name, [f"cannot convert the result: {_error_text(err)}"]) from None
+    return _cast_columns(inferred, schema, name)
 
 
 def _is_empty(source: Source) -> bool:

@@ -164,6 +164,6 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
         }
         where = storage.quarantine_files(config.name, ds, files, rejection)
         raise SourceRejectedError(
-            f"Rejected the source of {config.name} {ds}: {err}. The file is quarantined at {where}; "
+            f"Rejected the source of {config.name} {ds}: {err}. Quarantined with a report at {where}; "
             "fix or replace it at the source, then clear this task."
         )
