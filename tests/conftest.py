@@ -87,32 +87,30 @@ def airflow_connection(monkeypatch):
     return define
 
 
+def _start_mlflow(name: str, root: Path, port: int, log_dir: Path, *args: str, **env: str):
+    """Start ``mlflow server`` (SQLite store, local artifacts) on loopback with extra ``args``."""
+    argv = [
+        str(VENV_BIN / "mlflow"), "server", *args,
+        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination", str(root / "artifacts"),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    return start_service(
+        name,
+        argv,
+        env=child_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", **env),
+        log_dir=log_dir,
+        cwd=root,
+    )
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(test_home) -> str:
     """A real MLflow tracking server (SQLite backend, local artifacts); yields its URI."""
     port = free_port()
     root = test_home / "mlflow"
     root.mkdir(parents=True, exist_ok=True)
-    service = start_service(
-        "mlflow",
-        [
-            str(VENV_BIN / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        env=child_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
-        log_dir=test_home / "logs",
-        cwd=root,
-    )
+    service = _start_mlflow("mlflow", root, port, test_home / "logs")
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(service, f"{uri}/health", deadline_s=180)
@@ -138,31 +136,15 @@ def mlflow_auth_server(test_home) -> tuple[str, str, str]:
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
     )
     config.chmod(0o600)
-    service = start_service(
+    service = _start_mlflow(
         "mlflow-auth",
-        [
-            str(VENV_BIN / "mlflow"),
-            "server",
-            "--app-name",
-            "basic-auth",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        env=child_env(
-            MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
-            MLFLOW_AUTH_CONFIG_PATH=str(config),
-            MLFLOW_FLASK_SERVER_SECRET_KEY=secrets.token_hex(32),
-        ),
-        log_dir=test_home / "logs",
-        cwd=root,
+        root,
+        port,
+        test_home / "logs",
+        "--app-name",
+        "basic-auth",
+        MLFLOW_AUTH_CONFIG_PATH=str(config),
+        MLFLOW_FLASK_SERVER_SECRET_KEY=secrets.token_hex(32),
     )
     uri = f"http://127.0.0.1:{port}"
     try:
