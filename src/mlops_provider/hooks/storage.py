@@ -49,6 +49,18 @@ def configured_data_root() -> str:
     return root
 
 
+def _stream_digest(local_path: str) -> tuple[int, str]:
+    """Size and sha256 of a local file, read in 8 MiB blocks."""
+    import hashlib
+
+    sha, size = hashlib.sha256(), 0
+    with open(local_path, "rb") as handle:
+        while block := handle.read(8 << 20):
+            sha.update(block)
+            size += len(block)
+    return size, sha.hexdigest()
+
+
 class DatasetStorageHook(BaseHook):
     """Read and publish dataset partitions under a data root URI.
 
@@ -144,14 +156,20 @@ class DatasetStorageHook(BaseHook):
         for data_file in manifest.files:
             path = folder / data_file.name
             try:
-                payload = path.read_bytes()
+                if self.is_local:
+                    # Hash while streaming, then let Parquet map the file: the bytes are never held
+                    # twice. The file is content-addressed, so it cannot change in between.
+                    size, digest = _stream_digest(path.path) if verify else (data_file.size, data_file.sha256)
+                    source = path.path
+                else:
+                    payload = path.read_bytes()
+                    size, digest = len(payload), hashlib.sha256(payload).hexdigest()
+                    source = pa.BufferReader(payload)
             except FileNotFoundError:
                 raise PartitionIntegrityError(f"{path} is named by the manifest but missing") from None
-            if verify and (
-                len(payload) != data_file.size or hashlib.sha256(payload).hexdigest() != data_file.sha256
-            ):
+            if verify and (size != data_file.size or digest != data_file.sha256):
                 raise PartitionIntegrityError(f"{path} does not match the sha256 in its manifest")
-            tables.append(pq.read_table(pa.BufferReader(payload)))
+            tables.append(pq.read_table(source, memory_map=self.is_local))
         return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
     def list_partitions(
@@ -256,7 +274,7 @@ class DatasetStorageHook(BaseHook):
         for data_file in source.files:
             target = dst_folder / data_file.name
             if not (target.exists() and target.stat().st_size == data_file.size):
-                self.write_bytes_atomic(target, (src_folder / data_file.name).read_bytes())
+                self._copy_file_atomic(src_folder / data_file.name, target)
         manifest = parts.build_manifest(
             dataset=dataset,
             zone=to_zone,
@@ -374,6 +392,18 @@ class DatasetStorageHook(BaseHook):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp.path, path.path)
+
+    def _copy_file_atomic(self, source: ObjectStoragePath, target: ObjectStoragePath) -> None:
+        """Copy one file so that ``target`` appears whole; on local disk without holding its bytes."""
+        if not self.is_local:
+            self.write_bytes_atomic(target, source.read_bytes())
+            return
+        import os
+        import shutil
+
+        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        shutil.copyfile(source.path, tmp.path)
+        os.replace(tmp.path, target.path)
 
     def _write_data_file(self, folder: ObjectStoragePath, table: pa.Table) -> parts.DataFile:
         """Write ``table`` as a content-addressed Parquet file; identical content is written once."""
