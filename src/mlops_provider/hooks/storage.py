@@ -82,15 +82,18 @@ class DatasetStorageHook(BaseHook):
     @cached_property
     def root(self) -> ObjectStoragePath:
         """The data root as an ``ObjectStoragePath`` bound to the storage connection if remote."""
+        return self._storage_path((self.root_uri or configured_data_root()).rstrip("/"), "data root")
+
+    def _storage_path(self, uri: str, what: str) -> ObjectStoragePath:
+        """``uri`` (``file://``, a bare absolute path, or ``s3://``) as a path; s3 uses the connection."""
         from airflow.sdk import ObjectStoragePath, conf
 
-        uri = (self.root_uri or configured_data_root()).rstrip("/")
         if uri.startswith("/"):
             uri = f"file://{uri}"
         scheme = uri.split("://", 1)[0] if "://" in uri else ""
         if scheme not in _SUPPORTED_SCHEMES:
             raise InvalidConfigurationError(
-                f"Unsupported data root {uri!r}: use file:///absolute/path or s3://bucket/prefix."
+                f"Unsupported {what} {uri!r}: use file:///absolute/path or s3://bucket/prefix."
             )
         if scheme == "file":
             return ObjectStoragePath(uri)
@@ -225,7 +228,6 @@ class DatasetStorageHook(BaseHook):
             produced_by=produced_by,
         )
         self._commit(folder, manifest)
-        self._remove_unlisted_files(folder, manifest)
         self.log.info(
             "Published %s/%s/%s: %d rows, sha256 %s",
             dataset,
@@ -286,7 +288,6 @@ class DatasetStorageHook(BaseHook):
             produced_by=produced_by or source.produced_by,
         )
         self._commit(dst_folder, manifest)
-        self._remove_unlisted_files(dst_folder, manifest)
         return manifest
 
     def move_partition(
@@ -341,30 +342,18 @@ class DatasetStorageHook(BaseHook):
         ``s3://`` sources use the storage connection. A URI that names nothing raises
         ``SourceNotFoundError``.
         """
-        from airflow.sdk import ObjectStoragePath
-
         from mlops_provider.exceptions import SourceNotFoundError
 
-        if uri.startswith("/"):
-            uri = f"file://{uri}"
-        scheme = uri.split("://", 1)[0] if "://" in uri else ""
-        if scheme not in _SUPPORTED_SCHEMES:
-            raise InvalidConfigurationError(f"Unsupported source {uri!r}: use file:// or s3://")
-        conn_id = None
-        if scheme == "s3":
-            from airflow.sdk import conf
-
-            conn_id = self.storage_conn_id or conf.get("mlops", "storage_conn_id", fallback="aws_default")
         glob_at = min((uri.find(c) for c in "*?[" if c in uri), default=-1)
         if glob_at < 0:
-            path = ObjectStoragePath(uri, conn_id=conn_id)
+            path = self._storage_path(uri, "source")
             path.fs.invalidate_cache()
             if not path.is_file():
                 raise SourceNotFoundError(f"No source file at {uri}")
             return [path]
         cut = uri.rfind("/", 0, glob_at)
         base_uri, pattern = uri[:cut], uri[cut + 1 :]
-        base = ObjectStoragePath(base_uri, conn_id=conn_id)
+        base = self._storage_path(base_uri, "source")
         base.fs.invalidate_cache()
         matches = sorted((p for p in base.glob(pattern) if p.is_file()), key=lambda p: p.path)
         if not matches:
@@ -425,8 +414,10 @@ class DatasetStorageHook(BaseHook):
         return data_file
 
     def _commit(self, folder: ObjectStoragePath, manifest: parts.Manifest) -> None:
+        """Publish ``manifest`` in one atomic write, then remove the files it no longer names."""
         payload = json.dumps(manifest.to_dict(), indent=2, sort_keys=True).encode()
         self.write_bytes_atomic(folder / parts.MANIFEST_NAME, payload)
+        self._remove_unlisted_files(folder, manifest)
 
     def _remove_unlisted_files(self, folder: ObjectStoragePath, manifest: parts.Manifest) -> None:
         keep = {f.name for f in manifest.files}
