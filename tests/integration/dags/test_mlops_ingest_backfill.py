@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from include.example_data import churn
-from tests.support.live_stack import wait_for
+from tests.support.live_stack import ApiError, wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -297,6 +297,15 @@ def test_validated_asset_events_carry_partition_facts(
     assert sorted({event["extra"]["ds"] for event in events}) == DATES
 
 
+@pytest.mark.xfail(
+    raises=ApiError,
+    strict=False,
+    reason=(
+        "Airflow 3.3 on SQLite can refuse a second backfill for minutes with 503 'Database is locked. "
+        "Backfill creation is not supported on SQLite under concurrent access'; the live-stack tests "
+        "move to PostgreSQL with the REST/backfill issue. Wrong partitions still fail this test."
+    ),
+)
 def test_reprocessing_completed_days_is_idempotent(
     live_stack: LiveStack, first_backfill: dict[str, Any]
 ) -> None:
