@@ -59,7 +59,9 @@ def backfill_body(reprocess: str) -> dict[str, Any]:
         "from_date": midnight(DATES[0]),
         "to_date": midnight(DATES[-1]),
         "reprocess_behavior": reprocess,
-        "max_active_runs": 4,
+        # One run at a time: the live stack's SQLite database can lose a task's final state update
+        # when several runs write at once (seen in CI: a validate that published, marked failed).
+        "max_active_runs": 1,
     }
 
 
