@@ -87,12 +87,14 @@ def airflow_connection(monkeypatch):
     return define
 
 
-def _start_mlflow(name: str, root: Path, port: int, log_dir: Path, *args: str, **env: str):
-    """Start ``mlflow server`` (SQLite store, local artifacts) on loopback with extra ``args``."""
+def _start_mlflow(
+    name: str, root: Path, port: int, log_dir: Path, *args: str, artifacts: str | None = None, **env: str
+):
+    """Start ``mlflow server`` (SQLite store, proxied artifacts, local by default) on loopback."""
     argv = [
         str(VENV_BIN / "mlflow"), "server", *args,
         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", str(root / "artifacts"),
+        "--artifacts-destination", artifacts or str(root / "artifacts"),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
     return start_service(
@@ -169,6 +171,46 @@ def moto_s3(test_home) -> str:
     try:
         wait_until_healthy(service, f"{endpoint}/moto-api/", deadline_s=60)
         yield endpoint
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_s3_server(test_home, moto_s3) -> tuple[str, str]:
+    """A real MLflow server whose proxied artifact store is a bucket on the moto S3 server.
+
+    The S3 endpoint and keys are given to the server process only; clients upload through the
+    server. Yields (tracking URI, artifact destination).
+    """
+    import boto3
+
+    bucket = f"mlflow-artifacts-{free_port()}"
+    boto3.client(
+        "s3",
+        endpoint_url=moto_s3,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket=bucket)
+    port = free_port()
+    root = test_home / "mlflow-s3"
+    root.mkdir(parents=True, exist_ok=True)
+    destination = f"s3://{bucket}/mlflow"
+    service = _start_mlflow(
+        "mlflow-s3",
+        root,
+        port,
+        test_home / "logs",
+        artifacts=destination,
+        MLFLOW_S3_ENDPOINT_URL=moto_s3,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(service, f"{uri}/health", deadline_s=180)
+        yield uri, destination
     finally:
         service.stop()
 

@@ -1,14 +1,17 @@
 """MLflowHook: an Airflow ``mlflow`` connection turned into a configured ``MlflowClient``.
 
 The client is built from the connection alone, with the tracking and registry URIs and the
-credentials passed explicitly: nothing is read from or written to ``os.environ``.
+credentials passed explicitly: nothing is read from or written to ``os.environ``. Artifacts move
+with the same credentials, and models are loaded only from this connection's registry.
 mlflow is imported only when a client is built (it costs ~2 s).
 """
 
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 
@@ -16,6 +19,11 @@ from mlops_provider.exceptions import InvalidConfigurationError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+    from mlops_provider.hooks._mlflow_artifacts import ArtifactTransport
+
+MODEL_ARTIFACT_PATH = "model"
 
 _ALLOWED_SCHEMES = ("http", "https")
 
@@ -107,3 +115,107 @@ class MLflowHook(BaseHook):
         except Exception as err:
             return False, f"MLflow at {self.tracking_uri} did not answer: {err}"
         return True, f"Connected to MLflow at {self.tracking_uri}"
+
+    # -- artifacts ---------------------------------------------------------------------------------
+
+    @cached_property
+    def _artifacts(self) -> ArtifactTransport:
+        from mlops_provider.hooks._mlflow_artifacts import ArtifactTransport
+
+        return ArtifactTransport(self.client, self.tracking_uri, self._credentials())
+
+    def upload_artifacts(self, run_id: str, local_dir: str | Path, artifact_path: str | None = None) -> None:
+        """Upload the files below ``local_dir`` to ``artifact_path`` of the run."""
+        self._artifacts.upload_dir(run_id, Path(local_dir), artifact_path)
+
+    def upload_artifact_bytes(self, run_id: str, artifact_file: str, payload: bytes) -> None:
+        """Write one artifact file (``reports/card.md``) of the run from memory."""
+        self._artifacts.upload_bytes(run_id, artifact_file, payload)
+
+    def download_artifacts(self, run_id: str, artifact_path: str, dst_dir: str | Path) -> Path:
+        """Download a file or folder of the run's artifacts into ``dst_dir``; return its local path."""
+        return self._artifacts.download(run_id, artifact_path, Path(dst_dir))
+
+    # -- registry ----------------------------------------------------------------------------------
+
+    def get_or_create_experiment(self, name: str) -> str:
+        """Return the id of the experiment ``name``, creating it if needed."""
+        from mlflow.exceptions import MlflowException
+
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return self.client.create_experiment(name)
+        except MlflowException as err:  # created concurrently by another task
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return self.client.get_experiment_by_name(name).experiment_id
+
+    def get_version_by_alias(self, name: str, alias: str) -> ModelVersion | None:
+        """The version of registered model ``name`` that ``alias`` points to, or None."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_model_version_by_alias(name, alias)
+        except MlflowException as err:
+            if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+                return None
+            raise
+
+    def register_run_model(
+        self, name: str, run_id: str, *, tags: dict[str, str] | None = None, description: str = ""
+    ) -> tuple[ModelVersion, bool]:
+        """Register the model logged by ``run_id`` as a version of ``name``, at most once.
+
+        A version already registered from that run is returned as it is, so a retried or re-run
+        task never creates a second version. Returns ``(version, created)``.
+        """
+        from mlflow.exceptions import MlflowException
+
+        existing = self.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        if existing:
+            return min(existing, key=lambda v: int(v.version)), False
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        source = f"{self.client.get_run(run_id).info.artifact_uri.rstrip('/')}/{MODEL_ARTIFACT_PATH}"
+        version = self.client.create_model_version(
+            name, source, run_id=run_id, tags=tags or {}, description=description
+        )
+        return version, True
+
+    def load_sklearn_model(self, name: str, *, version: str | None = None, alias: str | None = None):
+        """Load a registered scikit-learn model from this connection's registry (by version or alias).
+
+        Only models of the registry are loaded: the version's run artifacts are downloaded with the
+        connection's credentials into a temporary folder and deserialised from there.
+        """
+        import tempfile
+
+        import mlflow.sklearn
+
+        if (version is None) == (alias is None):
+            raise ValueError("Give exactly one of version or alias")
+        model_version = (
+            self.get_version_by_alias(name, alias)
+            if alias is not None
+            else self.client.get_model_version(name, version)
+        )
+        if model_version is None:
+            raise LookupError(f"Registered model {name!r} has no alias {alias!r}")
+        with tempfile.TemporaryDirectory(prefix="mlops-model-") as tmp:
+            local = self.download_artifacts(model_version.run_id, MODEL_ARTIFACT_PATH, tmp)
+            return mlflow.sklearn.load_model(str(local))
+
+    # -- links -------------------------------------------------------------------------------------
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        """The MLflow UI page of a run."""
+        return f"{self.tracking_uri}/#/experiments/{quote(experiment_id)}/runs/{quote(run_id)}"
+
+    def model_version_url(self, name: str, version: str) -> str:
+        """The MLflow UI page of a registered model version."""
+        return f"{self.tracking_uri}/#/models/{quote(name)}/versions/{quote(str(version))}"

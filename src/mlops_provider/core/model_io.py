@@ -1,0 +1,71 @@
+"""Save a fitted scikit-learn pipeline as an MLflow model folder, quickly and safely.
+
+- The pip requirements are given explicitly (pinned to what is installed), which keeps MLflow from
+  inferring them by importing the model in a subprocess (13-22 s per model here; this takes ~0.2 s).
+- The model is serialised with skops, which loads only the types it is told to trust. We trust the
+  types the fitted pipeline itself contains, and only if they come from scikit-learn, numpy or scipy;
+  anything else is refused here rather than trusted blindly.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+
+# Distributions the saved model needs to be loaded and served.
+_REQUIREMENTS = ("mlflow-skinny", "scikit-learn", "skops", "pandas", "numpy", "scipy", "pyarrow")
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+
+
+def pinned_requirements() -> list[str]:
+    """``name==version`` for each distribution the model needs, as installed in this environment."""
+    pins = []
+    for name in _REQUIREMENTS:
+        try:
+            pins.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return pins
+
+
+def trusted_types(model: object) -> list[str]:
+    """The types skops must trust to load ``model``; refuse types from other packages."""
+    import warnings
+
+    import skops.io
+
+    # skops looks type names up across loaded modules, tripping unrelated deprecation shims.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    foreign = [name for name in untrusted if not name.startswith(_TRUSTED_PREFIXES)]
+    if foreign:
+        raise TypeError(f"The model contains types outside scikit-learn/numpy/scipy: {', '.join(foreign)}")
+    return untrusted
+
+
+def save_sklearn_model(model: object, path: Path, *, input_example: pd.DataFrame) -> None:
+    """Write ``model`` as an MLflow model folder at ``path`` (signature inferred from the example).
+
+    The signature is inferred from ``input_example`` and the model's ``predict_proba`` output, so
+    serving validates inputs against the training columns.
+    """
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(input_example, model.predict_proba(input_example))
+    mlflow.sklearn.save_model(
+        model,
+        str(path),
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+        skops_trusted_types=trusted_types(model),
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=pinned_requirements(),
+        pyfunc_predict_fn="predict_proba",
+    )
