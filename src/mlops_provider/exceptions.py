@@ -35,3 +35,11 @@ class SourceRejectedError(MLOpsError):
 
 class ValidationFailedError(MLOpsError):
     """A partition failed its expectation suite; it was quarantined with a report."""
+
+
+class InsufficientDataError(MLOpsError):
+    """Too few validated partitions in the training window: publish more days or widen the window."""
+
+
+class ModelNotFoundError(MLOpsError):
+    """A registered model or version named by a Param does not exist in the registry."""

@@ -49,7 +49,7 @@ def get_provider_info() -> dict:
             }
         ],
         "hooks": _modules("hooks", "mlflow", "storage"),
-        "operators": _modules("operators", "ingest", "validation"),
+        "operators": _modules("operators", "ingest", "validation", "training", "evaluation", "registry"),
         "connection-types": [
             {
                 "connection-type": "mlflow",
@@ -82,7 +82,11 @@ def get_provider_info() -> dict:
                 },
             }
         ],
-        "extra-links": [f"{_PACKAGE}.operators.validation.ValidationReportLink"],
+        "extra-links": [
+            f"{_PACKAGE}.operators.validation.ValidationReportLink",
+            f"{_PACKAGE}.links.mlflow.MLflowRunLink",
+            f"{_PACKAGE}.links.mlflow.MLflowModelVersionLink",
+        ],
         "config": {
             "mlops": {
                 "description": "Settings of airflow-provider-mlops.",
@@ -101,6 +105,13 @@ def get_provider_info() -> dict:
                         "Connection id of the `aws` connection used for s3:// data roots.",
                         default="aws_default",
                         example="aws_default",
+                    ),
+                    "train_on_validated_data": _option(
+                        "Also run mlops_train whenever mlops_ingest publishes a validated partition "
+                        "(asset-triggered); otherwise it runs only when triggered.",
+                        default="False",
+                        example="True",
+                        type_="boolean",
                     ),
                 },
             }

@@ -30,6 +30,7 @@ GUARDED = [
     *sorted((PACKAGE / "hooks").glob("*.py")),
     *sorted((PACKAGE / "operators").glob("*.py")),
     *sorted((PACKAGE / "plugins").glob("*.py")),
+    *sorted((PACKAGE / "links").glob("*.py")),
     *sorted((REPO_ROOT / "dags").glob("*.py")),
 ]
 

@@ -41,7 +41,7 @@ def trusted_types(model: object) -> list[str]:
 
     # skops looks type names up across loaded modules, tripping unrelated deprecation shims.
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore")
         untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     foreign = [name for name in untrusted if not name.startswith(_TRUSTED_PREFIXES)]
     if foreign:

@@ -188,15 +188,7 @@ class MLflowHook(BaseHook):
         return version, True
 
     def load_sklearn_model(self, name: str, *, version: str | None = None, alias: str | None = None):
-        """Load a registered scikit-learn model from this connection's registry (by version or alias).
-
-        Only models of the registry are loaded: the version's run artifacts are downloaded with the
-        connection's credentials into a temporary folder and deserialised from there.
-        """
-        import tempfile
-
-        import mlflow.sklearn
-
+        """Load a registered scikit-learn model from this connection's registry (by version or alias)."""
         if (version is None) == (alias is None):
             raise ValueError("Give exactly one of version or alias")
         model_version = (
@@ -206,9 +198,20 @@ class MLflowHook(BaseHook):
         )
         if model_version is None:
             raise LookupError(f"Registered model {name!r} has no alias {alias!r}")
+        return self.load_run_sklearn_model(model_version.run_id)
+
+    def load_run_sklearn_model(self, run_id: str):
+        """Load the scikit-learn model logged by a run of this tracking server.
+
+        The run's ``model`` artifacts are downloaded with the connection's credentials into a
+        temporary folder and deserialised from there (skops: only the types the model declares).
+        """
+        import tempfile
+
+        import mlflow.sklearn
+
         with tempfile.TemporaryDirectory(prefix="mlops-model-") as tmp:
-            local = self.download_artifacts(model_version.run_id, MODEL_ARTIFACT_PATH, tmp)
-            return mlflow.sklearn.load_model(str(local))
+            return mlflow.sklearn.load_model(str(self.download_artifacts(run_id, MODEL_ARTIFACT_PATH, tmp)))
 
     # -- links -------------------------------------------------------------------------------------
 

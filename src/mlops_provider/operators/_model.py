@@ -1,0 +1,107 @@
+"""Glue shared by the training operators: model config, window end, reading the recorded partitions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from mlops_provider.exceptions import InvalidConfigurationError, PartitionIntegrityError
+from mlops_provider.hooks.mlflow import MLflowHook
+from mlops_provider.hooks.storage import DatasetStorageHook
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    import pandas as pd
+    from airflow.sdk import Context
+
+    from mlops_provider.core.datasets import DatasetConfig
+    from mlops_provider.core.models import ModelConfig
+
+EXPERIMENT_PREFIX = "mlops/"
+
+
+def load_model_config(path: str) -> tuple[ModelConfig, DatasetConfig]:
+    """Load a model configuration and its dataset's; a bad file fails the task without retry."""
+    from mlops_provider.core.datasets import DatasetConfigError
+    from mlops_provider.core.models import ModelConfigError
+    from mlops_provider.core.models import load_model_config as load
+
+    try:
+        model = load(path)
+        return model, model.load_dataset_config()
+    except (ModelConfigError, DatasetConfigError) as err:
+        raise InvalidConfigurationError(str(err)) from None
+
+
+def window_end(explicit: str | None, context: Context) -> date:
+    """The last day of the training window: ``explicit``, else the logical date, else ``run_after``.
+
+    Runs triggered through the REST API or by an asset event often have no logical date; the day
+    the run was due (``run_after``) is then the natural end of the window.
+    """
+    from mlops_provider.core.partitions import resolve_partition_date
+
+    dag_run = context.get("dag_run")
+    fallback = context.get("logical_date") or getattr(dag_run, "run_after", None)
+    try:
+        return resolve_partition_date(explicit, fallback)
+    except ValueError as err:
+        raise InvalidConfigurationError(str(err)) from None
+
+
+def read_recorded_partitions(
+    storage: DatasetStorageHook, dataset: str, partitions: list[dict[str, Any]]
+) -> pd.DataFrame:
+    """Read the validated partitions recorded in lineage, refusing any that changed since.
+
+    Each entry has ``ds`` and ``sha256``; a partition re-published since it was recorded fails
+    the task, so a model is never trained on data other than what its lineage names.
+    """
+    import pyarrow as pa
+
+    tables = []
+    for part in partitions:
+        manifest = storage.read_manifest(dataset, "validated", part["ds"])
+        if manifest is None or manifest.sha256 != part["sha256"]:
+            raise PartitionIntegrityError(
+                f"validated partition {dataset} ds={part['ds']} changed since the run recorded it "
+                f"(sha256 {part['sha256'][:12]}...); re-run the DAG to train on the current data"
+            )
+        tables.append(storage.read_partition(dataset, "validated", part["ds"]))
+    return pa.concat_tables(tables).to_pandas()
+
+
+class ModelOperator(BaseOperator):
+    """Base of the operators that work on one configured model.
+
+    :param model_config: path of the model's YAML configuration. (templated)
+    :param mlflow_conn_id: the ``mlflow`` connection; default ``[mlops] mlflow_conn_id``.
+    :param data_root: storage root URI; default ``[mlops] data_root``.
+    :param storage_conn_id: ``aws`` connection for ``s3://``; default ``[mlops] storage_conn_id``.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_config: str,
+        mlflow_conn_id: str | None = None,
+        data_root: str | None = None,
+        storage_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_config = model_config
+        self.mlflow_conn_id = mlflow_conn_id
+        self.data_root = data_root
+        self.storage_conn_id = storage_conn_id
+
+    def mlflow_hook(self) -> MLflowHook:
+        from airflow.sdk import conf
+
+        conn_id = self.mlflow_conn_id or conf.get("mlops", "mlflow_conn_id", fallback="mlflow_default")
+        return MLflowHook(mlflow_conn_id=conn_id)
+
+    def storage_hook(self) -> DatasetStorageHook:
+        return DatasetStorageHook(root_uri=self.data_root, storage_conn_id=self.storage_conn_id)

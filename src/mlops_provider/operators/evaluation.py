@@ -1,0 +1,114 @@
+"""MLflowEvaluateChallengerOperator: pick the best candidate, score it and the champion on one holdout."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlops_provider.links.mlflow import RUN_URL_KEY, MLflowRunLink
+from mlops_provider.operators._model import ModelOperator, load_model_config, read_recorded_partitions
+from mlops_provider.operators.training import _log_metrics
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+
+class MLflowEvaluateChallengerOperator(ModelOperator):
+    """Choose the challenger and gate it against the current champion on the same holdout days.
+
+    The candidate with the best selection metric becomes the challenger. The champion is read from
+    the registry when evaluation begins (its version is what promotion later compares and sets).
+    Both are scored on the plan's holdout partitions; the challenger's run gets ``holdout_<metric>``
+    metrics, ROC / calibration / confusion plots (PNG) and ``evaluation.json``; the parent run is
+    tagged with the challenger and the gate's verdict.
+
+    :param plan: the return value of the prepare task.
+    :param candidates: the return values of the mapped train tasks.
+    :param force_promote: skip the comparison with the champion (minimums still apply). (templated)
+    :return: challenger, champion, both metric sets and the gate decision (JSON-safe).
+    """
+
+    template_fields: Sequence[str] = ("model_config", "plan", "candidates", "force_promote")
+    operator_extra_links = (MLflowRunLink(),)
+    ui_color = "#eef8e8"
+
+    def __init__(
+        self, *, plan: Any, candidates: Any, force_promote: bool | str = False, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.candidates = candidates
+        self.force_promote = force_promote
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        import json
+
+        from mlops_provider.core.evaluation import (
+            best_candidate,
+            classification_metrics,
+            confusion,
+            plot_calibration_png,
+            plot_confusion_png,
+            plot_roc_png,
+        )
+        from mlops_provider.core.promotion import decide_promotion
+        from mlops_provider.core.training import features_and_target
+
+        model, dataset = load_model_config(self.model_config)
+        plan = self.plan
+        candidates = list(self.candidates)
+        best = best_candidate(candidates, model.selection_metric)
+        hook = self.mlflow_hook()
+
+        champion = hook.get_version_by_alias(model.name, "champion")
+        X, y = features_and_target(
+            read_recorded_partitions(self.storage_hook(), dataset.name, plan["holdout"]), dataset
+        )
+        challenger_proba = hook.load_run_sklearn_model(best["run_id"]).predict_proba(X)[:, 1]
+        challenger_metrics = classification_metrics(y, challenger_proba)
+        champion_metrics = None
+        if champion is not None:
+            champion_model = hook.load_sklearn_model(model.name, version=champion.version)
+            champion_metrics = classification_metrics(y, champion_model.predict_proba(X)[:, 1])
+        force = str(self.force_promote).lower() in ("true", "1")
+        decision = decide_promotion(
+            challenger_metrics,
+            champion_metrics,
+            champion_version=champion.version if champion else None,
+            policy=model.gate,
+            force=force,
+        )
+
+        run_id = best["run_id"]
+        _log_metrics(hook, run_id, challenger_metrics, prefix="holdout_")
+        if champion_metrics:
+            _log_metrics(hook, run_id, champion_metrics, prefix="champion_holdout_")
+        summary = {
+            "model": model.name,
+            "challenger": {**best, "metrics": challenger_metrics},
+            "champion": {"version": champion.version, "run_id": champion.run_id, "metrics": champion_metrics}
+            if champion
+            else None,
+            "holdout": [part["ds"] for part in plan["holdout"]],
+            "holdout_rows": len(y),
+            "confusion": confusion(y, challenger_proba),
+            "decision": decision.to_dict(),
+        }
+        for name, payload in (
+            ("evaluation/roc.png", plot_roc_png(y, challenger_proba)),
+            ("evaluation/calibration.png", plot_calibration_png(y, challenger_proba)),
+            ("evaluation/confusion.png", plot_confusion_png(y, challenger_proba)),
+            ("evaluation/evaluation.json", json.dumps(summary, indent=2, default=str).encode()),
+        ):
+            hook.upload_artifact_bytes(run_id, name, payload)
+        verdict = "promote" if decision.promote else "reject"
+        for tagged in (run_id, plan["parent_run_id"]):
+            hook.client.set_tag(tagged, "mlops.gate.decision", verdict)
+            hook.client.set_tag(tagged, "mlops.gate.reason", decision.reason[:5000])
+        hook.client.set_tag(plan["parent_run_id"], "mlops.challenger_run_id", run_id)
+
+        context["ti"].xcom_push(key=RUN_URL_KEY, value=hook.run_url(plan["experiment_id"], run_id))
+        self.log.info("Challenger run %s on %d holdout rows: %s", run_id, len(y), challenger_metrics)
+        self.log.info("Gate (%s): %s", verdict, decision.reason)
+        return summary

@@ -1,0 +1,308 @@
+"""Training operators: plan a training run (window, split, candidates) and fit one candidate.
+
+``MLflowPrepareTrainingOperator`` fixes everything the run depends on before any fit starts: the
+validated partitions of the window with their sha256, the time-based split, the parameter candidates
+and one MLflow parent run for the DAG run. ``SklearnTrainCandidateOperator`` is mapped over the
+candidates; each fit is a nested MLflow run with its model, lineage and reference profile.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlops_provider.exceptions import InsufficientDataError, InvalidConfigurationError
+from mlops_provider.links.mlflow import RUN_URL_KEY, MLflowRunLink
+from mlops_provider.operators._common import run_lineage
+from mlops_provider.operators._model import (
+    EXPERIMENT_PREFIX,
+    ModelOperator,
+    load_model_config,
+    read_recorded_partitions,
+    window_end,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+    from mlops_provider.hooks.mlflow import MLflowHook
+
+CANDIDATES_KEY = "candidates"
+# Days at the end of the fit window whose data selects among candidates (the holdout stays unseen).
+VALIDATION_DAYS = 1
+
+
+def airflow_tags(lineage: dict[str, Any]) -> dict[str, str]:
+    """MLflow tags naming the Airflow task that produced a run."""
+    return {f"airflow.{key}": str(value) for key, value in lineage.items()}
+
+
+class MLflowPrepareTrainingOperator(ModelOperator):
+    """Fix the inputs of a training run and open its MLflow parent run.
+
+    The window is the ``window_days`` days ending at ``end_date``; it must hold at least
+    ``holdout_days + VALIDATION_DAYS + 1`` validated partitions. The most recent ``holdout_days``
+    are the holdout, the day before them selects among candidates, the rest is fitted on.
+    A re-run of the same DAG run reuses its parent run.
+
+    :param end_date: last day of the window (``YYYY-MM-DD``); empty: logical date, else run_after.
+        (templated)
+    :param window_days: override of the configured window, in days. (templated)
+    :param grid_override: parameter grid replacing the configured one (param -> list of values).
+        (templated; render the DAG with native objects to pass a dict from Params)
+    :return: the plan: parent run, partitions with sha256, split days and candidates (also pushed
+        alone under the XCom key ``candidates`` for task mapping).
+    """
+
+    template_fields: Sequence[str] = ("model_config", "end_date", "window_days", "grid_override")
+    operator_extra_links = (MLflowRunLink(),)
+    ui_color = "#e8f0fd"
+
+    def __init__(
+        self,
+        *,
+        end_date: str | None = None,
+        window_days: int | str | None = None,
+        grid_override: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.end_date = end_date
+        self.window_days = window_days
+        self.grid_override = grid_override
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from datetime import timedelta
+
+        from mlops_provider.core.training import split_days
+
+        model, dataset = load_model_config(self.model_config)
+        end = window_end(self.end_date, context)
+        window_days = self._window_days(model.window_days)
+        try:
+            candidates = model.candidates(self.grid_override or None)
+        except ValueError as err:
+            raise InvalidConfigurationError(f"Invalid parameter grid: {err}") from None
+
+        storage = self.storage_hook()
+        start = end - timedelta(days=window_days - 1)
+        days = storage.list_partitions(dataset.name, "validated", start, end)
+        needed = model.holdout_days + VALIDATION_DAYS + 1
+        if len(days) < needed:
+            raise InsufficientDataError(
+                f"The window {start}..{end} holds {len(days)} validated partitions of {dataset.name!r}; "
+                f"training needs at least {needed} (holdout {model.holdout_days} + selection "
+                f"{VALIDATION_DAYS} + 1 to fit). Publish more days with mlops_ingest or widen window_days."
+            )
+        train_days, holdout = split_days(days, model.holdout_days)
+        fit_days, selection = split_days(train_days, VALIDATION_DAYS)
+        partitions = {ds: self._partition(storage, dataset.name, ds) for ds in days}
+
+        hook = self.mlflow_hook()
+        lineage = run_lineage(context)
+        experiment_id = hook.get_or_create_experiment(f"{EXPERIMENT_PREFIX}{model.name}")
+        parent = self._parent_run(hook, experiment_id, model.name, lineage)
+        hook.client.log_batch(
+            parent,
+            params=_params(
+                {
+                    "window_start": start,
+                    "window_end": end,
+                    "window_days": window_days,
+                    "grid_size": len(candidates),
+                }
+            ),
+        )
+        url = hook.run_url(experiment_id, parent)
+        context["ti"].xcom_push(key=RUN_URL_KEY, value=url)
+        indexed = [{"index": i, "params": params} for i, params in enumerate(candidates)]
+        context["ti"].xcom_push(key=CANDIDATES_KEY, value=indexed)
+        self.log.info(
+            "Training %s on %d days (%s..%s), %d candidates, parent run %s",
+            model.name, len(days), start, end, len(candidates), url,
+        )  # fmt: skip
+        return {
+            "model": model.name,
+            "dataset": dataset.name,
+            "experiment_id": experiment_id,
+            "parent_run_id": parent,
+            "window": {"start": start.isoformat(), "end": end.isoformat(), "days": window_days},
+            "fit": [partitions[ds] for ds in fit_days],
+            "selection": [partitions[ds] for ds in selection],
+            "holdout": [partitions[ds] for ds in holdout],
+            "candidates": indexed,
+        }
+
+    def _window_days(self, configured: int) -> int:
+        if self.window_days in (None, ""):
+            return configured
+        try:
+            days = int(self.window_days)
+        except (TypeError, ValueError):
+            raise InvalidConfigurationError(
+                f"window_days must be an integer, not {self.window_days!r}"
+            ) from None
+        if not 2 <= days <= 3660:
+            raise InvalidConfigurationError(f"window_days must be between 2 and 3660, not {days}")
+        return days
+
+    @staticmethod
+    def _partition(storage, dataset: str, ds) -> dict[str, Any]:
+        manifest = storage.read_manifest(dataset, "validated", ds)
+        return {
+            "ds": ds.isoformat(),
+            "uri": storage.partition_uri(dataset, "validated", ds),
+            "sha256": manifest.sha256,
+            "rows": manifest.row_count,
+        }
+
+    @staticmethod
+    def _parent_run(hook: MLflowHook, experiment_id: str, model: str, lineage: dict[str, Any]) -> str:
+        """The DAG run's parent MLflow run: found by its Airflow run id, else created."""
+        run_filter = f"tags.`airflow.run_id` = '{lineage['run_id']}' and tags.`mlops.role` = 'training'"
+        found = hook.client.search_runs([experiment_id], filter_string=run_filter, max_results=1)
+        if found:
+            return found[0].info.run_id
+        tags = {**airflow_tags(lineage), "mlops.role": "training", "mlops.model": model}
+        run_name = f"train {lineage['run_id']}"
+        return hook.client.create_run(experiment_id, tags=tags, run_name=run_name).info.run_id
+
+
+class SklearnTrainCandidateOperator(ModelOperator):
+    """Fit one parameter candidate as a nested MLflow run and log everything needed to trust it.
+
+    The run logs the candidate's params, its selection metrics (``selection_<metric>``), the fitted
+    pipeline as an MLflow model (signature, input example, pinned requirements), the exact input
+    partitions (``log_inputs`` with URI and sha256, and the tag ``mlops.partitions``), the Airflow
+    dag_id / run_id / try, and a reference profile of its training data (``reference/``) for the
+    drift check. Meant to be mapped: ``.partial(...).expand(candidate=...)``.
+
+    :param plan: the return value of :class:`MLflowPrepareTrainingOperator`.
+    :param candidate: ``{"index": int, "params": dict}``, one of the plan's candidates.
+    :return: index, run id, params and selection metrics.
+    """
+
+    template_fields: Sequence[str] = ("model_config", "plan", "candidate")
+    operator_extra_links = (MLflowRunLink(),)
+    ui_color = "#e8f0fd"
+
+    def __init__(self, *, plan: Any, candidate: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.candidate = candidate
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        import tempfile
+        from pathlib import Path
+
+        from mlops_provider.core.evaluation import classification_metrics
+        from mlops_provider.core.model_io import save_sklearn_model
+        from mlops_provider.core.training import build_pipeline, features_and_target, fit_candidate
+        from mlops_provider.hooks.mlflow import MODEL_ARTIFACT_PATH
+
+        model, dataset = load_model_config(self.model_config)
+        plan, params = self.plan, self.candidate["params"]
+        storage = self.storage_hook()
+        X_fit, y_fit = features_and_target(
+            read_recorded_partitions(storage, dataset.name, plan["fit"]), dataset
+        )
+        X_sel, y_sel = features_and_target(
+            read_recorded_partitions(storage, dataset.name, plan["selection"]), dataset
+        )
+
+        hook = self.mlflow_hook()
+        lineage = {**run_lineage(context), "map_index": context["ti"].map_index}
+        run_id = self._candidate_run(hook, plan, lineage)
+        hook.client.log_batch(run_id, params=_params({**model.params, **params}))
+        pipeline = fit_candidate(build_pipeline(dataset, model, params), X_fit, y_fit)
+        metrics = classification_metrics(y_sel, pipeline.predict_proba(X_sel)[:, 1])
+        _log_metrics(hook, run_id, metrics, prefix="selection_")
+
+        with tempfile.TemporaryDirectory(prefix="mlops-train-") as tmp:
+            save_sklearn_model(pipeline, Path(tmp) / "model", input_example=X_fit.head(5))
+            hook.upload_artifacts(run_id, Path(tmp) / "model", MODEL_ARTIFACT_PATH)
+            self._log_reference(hook, run_id, model, dataset, pipeline, X_fit, Path(tmp) / "reference")
+        _log_lineage(hook, run_id, dataset.name, plan["fit"] + plan["selection"])
+        hook.client.set_terminated(run_id, "FINISHED")
+
+        url = hook.run_url(plan["experiment_id"], run_id)
+        context["ti"].xcom_push(key=RUN_URL_KEY, value=url)
+        self.log.info("Candidate %s %s: %s (%s)", self.candidate["index"], params, metrics, url)
+        return {"id": self.candidate["index"], "run_id": run_id, "params": params, "metrics": metrics}
+
+    @staticmethod
+    def _candidate_run(hook: MLflowHook, plan: dict[str, Any], lineage: dict[str, Any]) -> str:
+        """A new nested run for this try; an earlier try's run left open is marked FAILED."""
+        parent = plan["parent_run_id"]
+        stale = hook.client.search_runs(
+            [plan["experiment_id"]],
+            filter_string=(
+                f"tags.`mlflow.parentRunId` = '{parent}'"
+                f" and tags.`airflow.map_index` = '{lineage['map_index']}' and attributes.status = 'RUNNING'"
+            ),
+        )
+        for run in stale:
+            hook.client.set_terminated(run.info.run_id, "FAILED")
+        tags = {**airflow_tags(lineage), "mlflow.parentRunId": parent, "mlops.role": "candidate"}
+        name = f"candidate {lineage['map_index']} try {lineage['try_number']}"
+        return hook.client.create_run(plan["experiment_id"], tags=tags, run_name=name).info.run_id
+
+    @staticmethod
+    def _log_reference(hook, run_id, model, dataset, pipeline, frame, folder) -> None:
+        """Store a reference profile of the training data (and the model's scores on it)."""
+        from mlops_provider.core.profile import build_reference_profile
+
+        sample = frame.sample(n=min(len(frame), model.reference_sample_rows), random_state=model.random_state)
+        profile = build_reference_profile(
+            frame,
+            numeric=dataset.features.get("numeric", []),
+            categorical=dataset.features.get("categorical", []) + dataset.features.get("boolean", []),
+            scores=pipeline.predict_proba(sample)[:, 1],
+            sample_rows=model.reference_sample_rows,
+            seed=model.random_state,
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        profile.write(folder)
+        hook.upload_artifacts(run_id, folder, "reference")
+
+
+def _params(values: dict[str, Any]) -> list:
+    from mlflow.entities import Param
+
+    return [Param(str(k), str(v)[:6000]) for k, v in values.items()]
+
+
+def _log_metrics(hook: MLflowHook, run_id: str, metrics: dict[str, float], *, prefix: str) -> None:
+    import math
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    entries = [Metric(f"{prefix}{k}", float(v), now, 0) for k, v in metrics.items() if math.isfinite(v)]
+    hook.client.log_batch(run_id, metrics=entries)
+
+
+def _log_lineage(hook: MLflowHook, run_id: str, dataset: str, partitions: list[dict[str, Any]]) -> None:
+    """Record the exact input partitions: as MLflow dataset inputs and as one compact tag."""
+    import json
+
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    inputs = [
+        DatasetInput(
+            dataset=Dataset(
+                name=f"{dataset}/ds={part['ds']}",
+                digest=part["sha256"][:36],
+                source_type="mlops-partition",
+                source=json.dumps({"uri": part["uri"], "sha256": part["sha256"]}),
+                profile=json.dumps({"num_rows": part["rows"]}),
+            ),
+            tags=[InputTag("mlflow.data.context", "training")],
+        )
+        for part in partitions
+    ]
+    hook.client.log_inputs(run_id, datasets=inputs)
+    compact = ",".join(f"{part['ds']}:{part['sha256'][:12]}" for part in partitions)
+    hook.client.set_tag(run_id, "mlops.partitions", f"{dataset}@{compact}"[:7900])
