@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import yaml
+
+from mlops_provider.core.models import (
+    MAX_CANDIDATES,
+    ModelConfigError,
+    candidate_key,
+    expand_grid,
+    load_estimator_class,
+    load_model_config,
+    parse_model_config,
+)
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.unit
+
+CHURN_MODEL = REPO_ROOT / "include" / "models" / "churn.yaml"
+LOGREG = "sklearn.linear_model.LogisticRegression"
+
+
+def _raw() -> dict:
+    return yaml.safe_load(CHURN_MODEL.read_text())
+
+
+def test_the_shipped_churn_model_config_is_valid():
+    config = load_model_config(CHURN_MODEL)
+    assert config.name == "churn_classifier"
+    assert config.dataset == "churn"
+    assert config.dataset_config_path == (REPO_ROOT / "include" / "datasets" / "churn.yaml").resolve()
+    assert config.load_dataset_config().name == "churn"
+    assert config.estimator == LOGREG
+    assert config.window_days == 30
+    assert config.holdout_days == 5
+    assert config.selection_metric == "roc_auc"
+    assert config.gate.metric == "roc_auc"
+    assert config.gate.minimums["roc_auc"] == 0.6
+    assert config.gate.margin == 0.002
+    assert config.preprocessing["categorical"].min_frequency == 0.005
+    assert config.preprocessing["numeric"].scale is True
+    assert len(config.candidates()) == 4
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: r.update(name="Churn-Model"), "not a valid model name"),
+        (lambda r: r.update(dataset="../datasets/missing.yaml"), "No dataset configuration"),
+        (lambda r: r.update(estimator="xgboost.XGBClassifier"), "import path of a scikit-learn class"),
+        (lambda r: r.update(estimator="sklearn.linear_model.LinearRegression"), "not a classifier"),
+        (lambda r: r.update(estimator="sklearn.svm.Nope"), "cannot be imported"),
+        (lambda r: r["params"].update(depth=3), "params names 'depth'"),
+        (lambda r: r["param_grid"].update(gamma=[1]), "param_grid names 'gamma'"),
+        (lambda r: r["param_grid"].update(tol=[]), "param_grid.tol is an empty list"),
+        (lambda r: r["param_grid"].update(tol=[{"a": 1}]), "param_grid.tol must be a JSON scalar"),
+        (lambda r: r["param_grid"].update(max_iter=[100]), "appear in both 'params' and 'param_grid'"),
+        (lambda r: r["param_grid"].update(tol=list(range(17))), "68 candidates, at most 64"),
+        (lambda r: r["preprocessing"].update(text={}), "unknown kinds ['text']"),
+        (
+            lambda r: r["preprocessing"]["categorical"].update(impute="median"),
+            "'preprocessing.categorical.impute'",
+        ),
+        (lambda r: r["preprocessing"]["numeric"].update(scale="yes"), "'preprocessing.numeric.scale'"),
+        (
+            lambda r: r["preprocessing"]["numeric"].update(min_frequency=2),
+            "unknown settings ['min_frequency']",
+        ),
+        (lambda r: r["preprocessing"]["categorical"].update(min_frequency=1.5), "min_frequency' must be"),
+        (lambda r: r["preprocessing"]["categorical"].update(max_categories=1), "max_categories' must be"),
+        (lambda r: r.update(window_days=0), "'window_days' must be an integer >= 2"),
+        (lambda r: r.update(holdout_days=30), "'holdout_days' (30) must be smaller than 'window_days' (30)"),
+        (lambda r: r.update(selection_metric="auc"), "'selection_metric' must be one of"),
+        (lambda r: r["gate"].update(metric="gini"), "'gate.metric' must be one of"),
+        (lambda r: r["gate"]["minimums"].update(gini=0.2), "unknown metric 'gini'"),
+        (lambda r: r["gate"]["minimums"].update(roc_auc="high"), "'gate.minimums.roc_auc' must be a number"),
+        (lambda r: r["gate"].update(margin=-0.01), "'gate.margin' must be a number >= 0"),
+        (lambda r: r.update(random_state=-1), "'random_state' must be an integer >= 0"),
+        (lambda r: r.update(reference_sample_rows=0), "'reference_sample_rows' must be an integer >= 1"),
+        (lambda r: r.update(windows_days=30), "unknown keys ['windows_days']"),
+    ],
+)
+def test_each_problem_is_named(edit, message):
+    raw = copy.deepcopy(_raw())
+    edit(raw)
+    with pytest.raises(ModelConfigError, match="invalid model configuration") as caught:
+        parse_model_config(raw, base_dir=CHURN_MODEL.parent)
+    assert message in str(caught.value)
+
+
+def test_all_problems_are_reported_at_once():
+    raw = copy.deepcopy(_raw())
+    raw.update(name="X", window_days="thirty", selection_metric="auc")
+    raw["gate"]["margin"] = -1
+    with pytest.raises(ModelConfigError) as caught:
+        parse_model_config(raw, base_dir=CHURN_MODEL.parent)
+    text = str(caught.value)
+    for part in ("'name'", "'window_days'", "'selection_metric'", "'gate.margin'"):
+        assert part in text
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ModelConfigError, match="No model configuration at"):
+        load_model_config(tmp_path / "nope.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ModelConfigError, match="expected a mapping"):
+        load_model_config(tmp_path / "list.yaml")
+
+
+def test_dataset_path_is_relative_to_the_model_file(tmp_path):
+    raw = _raw()
+    raw["dataset"] = str(REPO_ROOT / "include" / "datasets" / "churn.yaml")
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(raw))
+    assert load_model_config(tmp_path / "m.yaml").dataset == "churn"
+    raw["dataset"] = "churn.yaml"
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ModelConfigError, match=f"No dataset configuration at {tmp_path}/churn.yaml"):
+        load_model_config(tmp_path / "m.yaml")
+
+
+def test_gate_metric_defaults_to_the_selection_metric():
+    raw = _raw()
+    raw["selection_metric"] = "pr_auc"
+    raw["gate"] = {"margin": 0.01}
+    config = parse_model_config(raw, base_dir=CHURN_MODEL.parent)
+    assert config.gate.metric == "pr_auc"
+    assert config.gate.minimums == {}
+
+
+def test_expand_grid_is_ordered_by_name_then_value_order():
+    grid = {"max_iter": [200, 100], "C": [1.0, 0.1]}
+    assert expand_grid(grid) == [
+        {"C": 1.0, "max_iter": 200},
+        {"C": 1.0, "max_iter": 100},
+        {"C": 0.1, "max_iter": 200},
+        {"C": 0.1, "max_iter": 100},
+    ]
+    assert expand_grid({}) == [{}]
+
+
+def test_override_replaces_and_adds_parameters():
+    candidates = expand_grid(
+        {"C": [0.1, 1.0]}, {"C": 10.0, "class_weight": [None, "balanced"]}, estimator=LOGREG
+    )
+    assert candidates == [{"C": 10.0, "class_weight": None}, {"C": 10.0, "class_weight": "balanced"}]
+    assert json.loads(json.dumps(candidates)) == candidates
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"depth": [3]}, "override names 'depth', which the estimator does not accept"),
+        ({"C": []}, "override.C is an empty list"),
+        ({"C": [{"x": 1}]}, "override.C must be a JSON scalar or a list of them"),
+        ({"C": float("nan")}, "override.C must be a JSON scalar"),
+        ("C=1", "override must map parameter names"),
+        ({"C": list(range(65))}, "65 candidates, at most 64"),
+    ],
+)
+def test_override_is_validated(override, message):
+    with pytest.raises(ValueError, match="Invalid parameter grid") as caught:
+        expand_grid({"C": [1.0]}, override, estimator=LOGREG)
+    assert message in str(caught.value)
+
+
+def test_grid_size_limit_counts_the_product():
+    grid = {"C": list(range(8)), "tol": list(range(8))}
+    assert len(expand_grid(grid)) == MAX_CANDIDATES
+    with pytest.raises(
+        ValueError, match=r"128 candidates, at most 64 are allowed \(C: 8 x max_iter: 2 x tol: 8\)"
+    ):
+        expand_grid(grid, {"max_iter": [1, 2]}, estimator=LOGREG)
+
+
+def test_model_config_candidates_validate_the_override_against_the_estimator():
+    config = load_model_config(CHURN_MODEL)
+    assert config.candidates({"C": [0.5]}) == [{"C": 0.5}]
+    with pytest.raises(ValueError, match="'n_estimators', which the estimator does not accept"):
+        config.candidates({"n_estimators": [10]})
+
+
+def test_candidate_key_is_stable_and_order_independent():
+    assert candidate_key({"C": 1.0, "tol": 0.1}) == candidate_key({"tol": 0.1, "C": 1.0})
+    assert candidate_key({"C": 1.0}) != candidate_key({"C": 0.1})
+    assert len(candidate_key({})) == 12
+
+
+def test_load_estimator_class_accepts_sklearn_classifiers_only():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    assert (
+        load_estimator_class("sklearn.ensemble.HistGradientBoostingClassifier")
+        is HistGradientBoostingClassifier
+    )
+    with pytest.raises(ValueError, match="must be the import path of a scikit-learn class"):
+        load_estimator_class("os.system")
+    with pytest.raises(ValueError, match="not a scikit-learn estimator class"):
+        load_estimator_class("sklearn.base.clone")
+    with pytest.raises(ValueError, match="not a classifier with predict_proba"):
+        load_estimator_class("sklearn.linear_model.RidgeClassifier")

@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from include.example_data.churn import generate_day
+from mlops_provider.core.datasets import load_dataset_config
+from mlops_provider.core.evaluation import classification_metrics
+from mlops_provider.core.models import load_model_config
+from mlops_provider.core.training import (
+    build_pipeline,
+    features_and_target,
+    fit_candidate,
+    positive_proba,
+    reference_sample,
+    select_window,
+    split_days,
+)
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.unit
+
+MODEL = load_model_config(REPO_ROOT / "include" / "models" / "churn.yaml")
+DATASET = load_dataset_config(REPO_ROOT / "include" / "datasets" / "churn.yaml")
+START = date(2024, 3, 1)
+
+
+def days(n: int, start: date = START) -> list[date]:
+    return [start + timedelta(days=i) for i in range(n)]
+
+
+def frame(day_list: list[date], rows: int = 3000, **to_pandas) -> pd.DataFrame:
+    return pa.concat_tables([generate_day(d, rows) for d in day_list]).to_pandas(**to_pandas)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    train, holdout = split_days(days(6), 2)
+    X, y = features_and_target(frame(train), DATASET)
+    pipeline = fit_candidate(build_pipeline(DATASET, MODEL, {"C": 1.0}), X, y)
+    return pipeline, holdout
+
+
+def test_split_days_holds_out_the_most_recent_days_whatever_the_input_order():
+    given = [days(5)[i] for i in (3, 0, 4, 1, 2, 4)]
+    train, holdout = split_days(given, 2)
+    assert train == days(3)
+    assert holdout == days(5)[3:]
+
+
+def test_split_days_needs_one_training_day_more_than_the_holdout():
+    assert split_days(days(3), 2) == (days(1), days(3)[1:])
+    with pytest.raises(
+        ValueError, match=r"Found 2 day\(s\) of data, need at least 3 \(2 holdout \+ 1 training\)"
+    ):
+        split_days(days(2), 2)
+    with pytest.raises(ValueError, match="holdout_days must be at least 1"):
+        split_days(days(3), 0)
+
+
+def test_select_window_takes_calendar_days_ending_at_end():
+    available = [d for d in days(10) if d != START + timedelta(days=7)]
+    assert select_window(available, 3, end=START + timedelta(days=8)) == [
+        START + timedelta(days=6),
+        START + timedelta(days=8),
+    ]
+    assert select_window(available, 2) == days(10)[8:]
+    assert select_window([], 5) == []
+    with pytest.raises(ValueError, match="window_days must be at least 1"):
+        select_window(available, 0)
+
+
+def test_features_and_target_orders_features_and_maps_the_positive_class():
+    data = frame(days(1), rows=200)
+    X, y = features_and_target(data, DATASET)
+    assert list(X.columns) == DATASET.feature_columns
+    assert y.dtype == np.int64
+    assert y.tolist() == data["churned"].tolist()
+
+
+def test_string_target_classes_map_the_second_class_to_one():
+    dataset = dataclasses.replace(DATASET, target_classes=["stay", "leave"])
+    data = frame(days(1), rows=50)
+    data["churned"] = data["churned"].map({0: "stay", 1: "leave"})
+    _, y = features_and_target(data, dataset)
+    assert y.tolist() == (data["churned"] == "leave").astype(int).tolist()
+
+
+def test_features_and_target_rejects_bad_targets_and_missing_columns():
+    data = frame(days(1), rows=50)
+    data.loc[3, "churned"] = 2
+    with pytest.raises(
+        ValueError, match=r"1 row\(s\) have a target 'churned' that is null or not one of \[0, 1\]"
+    ):
+        features_and_target(data, DATASET)
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['region'\]"):
+        features_and_target(data.drop(columns=["region"]), DATASET)
+    with pytest.raises(ValueError, match="binary classification only"):
+        features_and_target(data, dataclasses.replace(DATASET, target_classes=[0, 1, 2]))
+
+
+def test_build_pipeline_applies_params_and_the_model_random_state():
+    pipeline = build_pipeline(DATASET, MODEL, {"C": 0.1})
+    estimator = pipeline.named_steps["model"]
+    assert estimator.C == 0.1
+    assert estimator.max_iter == 1000  # fixed params from the YAML
+    assert estimator.random_state == MODEL.random_state
+    assert build_pipeline(DATASET, MODEL, {"random_state": 7}).named_steps["model"].random_state == 7
+    kinds = {name: cols for name, _, cols in pipeline.named_steps["preprocess"].transformers}
+    assert kinds == DATASET.features
+
+
+def test_fitted_pipeline_beats_chance_on_later_days(fitted):
+    pipeline, holdout = fitted
+    X, y = features_and_target(frame(holdout), DATASET)
+    scores = classification_metrics(y, positive_proba(pipeline, X))
+    assert scores["roc_auc"] > 0.75
+    assert scores["log_loss"] < 0.45
+
+
+def test_fitted_pipeline_predicts_raw_rows_with_unseen_categories_and_nulls(fitted):
+    pipeline, holdout = fitted
+    raw = frame(holdout[:1], rows=20)  # whole rows: keys, timestamps, target are ignored
+    raw.loc[0, "region"] = "atlantis"
+    raw.loc[1, "contract_type"] = None
+    raw.loc[2, "paperless_billing"] = None
+    raw.loc[3, "total_charges"] = None
+    proba = positive_proba(pipeline, raw)
+    assert proba.shape == (20,)
+    assert np.isfinite(proba).all()
+    assert ((proba > 0) & (proba < 1)).all()
+
+
+def test_fitted_pipeline_accepts_arrow_backed_and_nullable_pandas_frames(fitted):
+    pipeline, holdout = fitted
+    table = generate_day(holdout[0], 300)
+    plain = positive_proba(pipeline, table.to_pandas())
+    arrow = positive_proba(pipeline, table.to_pandas(types_mapper=pd.ArrowDtype))
+    nullable = positive_proba(
+        pipeline,
+        table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype()}.get),
+    )
+    np.testing.assert_allclose(arrow, plain)
+    np.testing.assert_allclose(nullable, plain)
+
+
+def test_fitted_pipeline_survives_pickling(fitted):
+    pipeline, holdout = fitted
+    X, _ = features_and_target(frame(holdout[:1], rows=100), DATASET)
+    np.testing.assert_array_equal(
+        positive_proba(pickle.loads(pickle.dumps(pipeline)), X), positive_proba(pipeline, X)
+    )
+
+
+def test_fit_candidate_needs_both_classes():
+    X, y = features_and_target(frame(days(1), rows=100), DATASET)
+    with pytest.raises(ValueError, match=r"only class \[0\]"):
+        fit_candidate(build_pipeline(DATASET, MODEL, {}), X, np.zeros_like(y))
+
+
+def test_reference_sample_is_seeded_and_ordered():
+    data = frame(days(1), rows=500)
+    sample = reference_sample(data, 100, random_state=1)
+    assert len(sample) == 100
+    assert sample.index.is_monotonic_increasing
+    pd.testing.assert_frame_equal(sample, reference_sample(data, 100, random_state=1))
+    assert reference_sample(data, 1000, random_state=1) is data
