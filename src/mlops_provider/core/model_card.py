@@ -1,0 +1,140 @@
+"""Render a model card: one Markdown page per registered model version, logged as an MLflow artifact.
+
+It says what the model was trained on (data window), how it scored on the holdout next to the
+champion, what the quality gate decided and why, its parameters, and its lineage (input partitions
+with hashes, Airflow run, MLflow run). Pure string building over plain dicts; values are escaped for
+Markdown tables, floats shown with four decimals, missing values as "n/a".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from mlops_provider.core.evaluation import METRICS
+from mlops_provider.core.promotion import GateDecision
+
+# Lists longer than this are shortened to their first and last items in a table cell.
+_MAX_LIST_ITEMS = 8
+
+
+def _cell(value: Any, *, exact: bool = False) -> str:
+    """One value as the text of a Markdown table cell (floats with 4 decimals unless ``exact``)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        text = "n/a"
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, float):
+        text = repr(value) if exact else f"{value:.4f}"
+    elif isinstance(value, (list, tuple)):
+        items = [_cell(v, exact=exact) for v in value]
+        if len(items) > _MAX_LIST_ITEMS:
+            items = [*items[:3], "…", *items[-2:], f"({len(value)} values)"]
+        text = ", ".join(items)
+    elif isinstance(value, dict):
+        text = json.dumps(value, sort_keys=True, default=str)
+    else:
+        text = str(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]], *, exact: bool = False) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v, exact=exact) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _mapping(data: dict) -> list[str]:
+    """Key/value table of the scalar entries; each list of dicts as its own table below it."""
+    scalars = [[key, value] for key, value in data.items() if not _is_records(value)]
+    lines = _table(["Field", "Value"], scalars, exact=True) if scalars else []
+    for key, value in data.items():
+        if _is_records(value):
+            columns = list(dict.fromkeys(k for record in value for k in record))
+            lines += [
+                "",
+                f"**{_cell(key)}**",
+                "",
+                *_table(columns, [[r.get(c) for c in columns] for r in value], exact=True),
+            ]
+    return lines or ["n/a"]
+
+
+def _is_records(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _metrics_table(metrics: dict, comparison: dict) -> list[str]:
+    champion = comparison.get("champion_metrics")
+    version = comparison.get("champion_version")
+    if champion is None:
+        rows = [[name, value, _direction(name)] for name, value in metrics.items()]
+        return _table(["Metric", "Challenger", "Better"], rows)
+    rows = []
+    for name in dict.fromkeys([*metrics, *champion]):
+        new, old = metrics.get(name), champion.get(name)
+        numbers = all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (new, old)
+        )
+        rows.append([name, new, old, f"{new - old:+.4f}" if numbers else None, _direction(name)])
+    return _table(["Metric", "Challenger", f"Champion (version {version})", "Difference", "Better"], rows)
+
+
+def _direction(name: str) -> str:
+    if name not in METRICS:
+        return ""
+    return "higher" if METRICS[name].greater_is_better else "lower"
+
+
+def render_model_card(
+    *,
+    model_name: str,
+    version: str | None,
+    data_window: dict,
+    metrics: dict,
+    champion_comparison: dict | GateDecision,
+    lineage: dict,
+    params: dict,
+) -> str:
+    """The model card of one challenger as Markdown.
+
+    :param version: the registered model version, None before registration.
+    :param data_window: what the model was trained and evaluated on (days, rows, dataset).
+    :param metrics: the challenger's holdout metrics.
+    :param champion_comparison: the gate's :class:`GateDecision` (or its ``to_dict()``).
+    :param lineage: where it came from: input partitions (a list of dicts becomes a table), runs.
+    :param params: the estimator parameters of the candidate.
+    """
+    comparison = (
+        champion_comparison.to_dict()
+        if isinstance(champion_comparison, GateDecision)
+        else champion_comparison
+    )
+    title = f"# Model card: {model_name}" + (f" version {version}" if version is not None else "")
+    promote = comparison.get("promote")
+    verdict = {True: "promoted to champion", False: "not promoted (stays challenger)"}.get(promote, "n/a")
+    champion = comparison.get("champion_version")
+    gate = [
+        ["Decision", verdict],
+        ["Reason", comparison.get("reason")],
+        ["Champion at evaluation", "none" if champion is None else f"version {champion}"],
+        ["Gate metric", comparison.get("metric")],
+        ["Margin", comparison.get("margin")],
+        ["Forced", comparison.get("forced", False)],
+    ]
+    if comparison.get("failed_minimums"):
+        gate.append(["Failed minimums", comparison["failed_minimums"]])
+    sections = [
+        [title, "", f"**Decision:** {verdict}. {_cell(comparison.get('reason'))}"],
+        ["## Data window", "", *_mapping(data_window)],
+        ["## Metrics on the holdout", "", *_metrics_table(metrics, comparison)],
+        ["## Quality gate", "", *_table(["Field", "Value"], gate)],
+        [
+            "## Parameters",
+            "",
+            *(_table(["Parameter", "Value"], list(params.items()), exact=True) if params else ["n/a"]),
+        ],
+        ["## Lineage", "", *_mapping(lineage)],
+    ]
+    return "\n\n".join("\n".join(section) for section in sections) + "\n"
