@@ -24,7 +24,6 @@ No Airflow here; scikit-learn is imported only to check the estimator, inside th
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import itertools
 import json
@@ -222,12 +221,6 @@ def expand_grid(
             f"({' x '.join(f'{n}: {len(v)}' for n, v in zip(names, value_lists, strict=True))})."
         )
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*value_lists)]
-
-
-def candidate_key(params: dict[str, Any]) -> str:
-    """A short stable id of a candidate's parameters (same params -> same key, in any key order)."""
-    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def load_model_config(path: str | Path) -> ModelConfig:

@@ -82,6 +82,11 @@ class GateDecision:
         """A JSON-safe dict (NaN becomes None) for XCom, MLflow tags and the model card."""
         return _json_safe(asdict(self))
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GateDecision:
+        """The decision back from :meth:`to_dict` (e.g. read from XCom by the promoting task)."""
+        return cls(**{**data, "failed_minimums": tuple(data.get("failed_minimums") or ())})
+
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

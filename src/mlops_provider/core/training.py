@@ -11,11 +11,11 @@ No Airflow, no MLflow; pandas and scikit-learn are imported inside the functions
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from datetime import date
 
     import numpy as np
     import pandas as pd
@@ -23,22 +23,6 @@ if TYPE_CHECKING:
 
     from mlops_provider.core.datasets import DatasetConfig
     from mlops_provider.core.models import ColumnPreprocessing, ModelConfig
-
-
-def select_window(days: Iterable[date], window_days: int, *, end: date | None = None) -> list[date]:
-    """The days of ``days`` inside the ``window_days`` calendar days ending at ``end`` (inclusive).
-
-    ``end`` defaults to the latest day given. Returns sorted, unique days; missing days (e.g.
-    quarantined partitions) simply leave gaps.
-    """
-    if window_days < 1:
-        raise ValueError(f"window_days must be at least 1, not {window_days}.")
-    unique = sorted(set(days))
-    if not unique:
-        return []
-    last = end if end is not None else unique[-1]
-    first = last - timedelta(days=window_days - 1)
-    return [day for day in unique if first <= day <= last]
 
 
 def split_days(days: Iterable[date], holdout_days: int) -> tuple[list[date], list[date]]:

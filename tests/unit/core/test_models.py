@@ -9,7 +9,6 @@ import yaml
 from mlops_provider.core.models import (
     MAX_CANDIDATES,
     ModelConfigError,
-    candidate_key,
     expand_grid,
     load_estimator_class,
     load_model_config,
@@ -180,12 +179,6 @@ def test_model_config_candidates_validate_the_override_against_the_estimator():
     assert config.candidates({"C": [0.5]}) == [{"C": 0.5}]
     with pytest.raises(ValueError, match="'n_estimators', which the estimator does not accept"):
         config.candidates({"n_estimators": [10]})
-
-
-def test_candidate_key_is_stable_and_order_independent():
-    assert candidate_key({"C": 1.0, "tol": 0.1}) == candidate_key({"tol": 0.1, "C": 1.0})
-    assert candidate_key({"C": 1.0}) != candidate_key({"C": 0.1})
-    assert len(candidate_key({})) == 12
 
 
 def test_load_estimator_class_accepts_sklearn_classifiers_only():

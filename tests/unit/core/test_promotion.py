@@ -142,6 +142,13 @@ def test_decision_dict_is_json_safe():
     assert data["promote"] is True
 
 
+def test_decision_round_trips_through_its_dict():
+    decision = decide_promotion(metrics(0.55), metrics(0.81), champion_version="3", policy=POLICY)
+    restored = GateDecision.from_dict(json.loads(json.dumps(decision.to_dict())))
+    assert restored == decision
+    assert restored.failed_minimums == ("roc_auc",)
+
+
 @pytest.mark.parametrize(
     ("expected", "current", "unchanged"),
     [

@@ -19,7 +19,6 @@ from mlops_provider.core.training import (
     fit_candidate,
     positive_proba,
     reference_sample,
-    select_window,
     split_days,
 )
 from tests.conftest import REPO_ROOT
@@ -62,18 +61,6 @@ def test_split_days_needs_one_training_day_more_than_the_holdout():
         split_days(days(2), 2)
     with pytest.raises(ValueError, match="holdout_days must be at least 1"):
         split_days(days(3), 0)
-
-
-def test_select_window_takes_calendar_days_ending_at_end():
-    available = [d for d in days(10) if d != START + timedelta(days=7)]
-    assert select_window(available, 3, end=START + timedelta(days=8)) == [
-        START + timedelta(days=6),
-        START + timedelta(days=8),
-    ]
-    assert select_window(available, 2) == days(10)[8:]
-    assert select_window([], 5) == []
-    with pytest.raises(ValueError, match="window_days must be at least 1"):
-        select_window(available, 0)
 
 
 def test_features_and_target_orders_features_and_maps_the_positive_class():
