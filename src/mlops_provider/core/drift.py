@@ -1,0 +1,561 @@
+"""Is the current data drifting from the model's reference? Per-feature statistics and verdicts.
+
+Pure numpy / scipy over whole columns against a :class:`~mlops_provider.core.profile.ReferenceProfile`:
+
+* numeric features and the model's scores: Kolmogorov-Smirnov statistic and p-value, Wasserstein
+  distance divided by the reference std, PSI on the reference's quantile bins plus a missing bin;
+* categorical and boolean features: chi-square, PSI and Jensen-Shannon distance on the shares of
+  each reference category, of missing values and of new categories (one ``other`` bucket).
+
+A feature drifts when an effect size reaches its threshold (large samples make every p-value tiny);
+where the smaller of the two samples is below ``small_sample_rows`` effect sizes are noisy and the
+Benjamini-Hochberg-adjusted p-value decides instead, as Evidently does. A column whose values all
+went missing drifts whatever the sample size. The dataset drifts when the (weighted) share of
+drifted features reaches ``drift_share``.
+
+KS and Wasserstein compare the profile's sorted reference sample with a seeded sample of the same
+size of the current column (``current_sample_rows``): their sampling error is about
+``sqrt(1/m + 1/n)``, bounded by the reference sample, so sorting a million current values instead
+gains little precision for ten times the work. PSI, missing and category counts use every row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlops_provider.core.profile import category_counts, numeric_values, score_values
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import pandas as pd
+
+    from mlops_provider.core.profile import CategoricalProfile, NumericProfile, ReferenceProfile
+
+PSI_FLOOR = 1e-4  # share used for an empty bin in PSI (as Evidently), so a new bin is finite
+STD_FLOOR = 1e-3  # smallest reference std Wasserstein is divided by (a constant column)
+EXACT_KS_ROWS = 10_000  # as scipy's ks_2samp "auto": exact p-value when both samples are this small
+PLOT_BINS = 30
+PLOT_CATEGORIES = 20
+NEW_CATEGORIES_LISTED = 20
+SUMMARY_FEATURES = 100  # features named in ``summary()``; the rest are counted
+MISSING_BUCKET = "(missing)"
+OTHER_BUCKET = "(new)"
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """When a feature and the dataset count as drifted.
+
+    :param wasserstein: numeric features: Wasserstein distance / reference std at or above this.
+    :param jensen_shannon: categorical features: Jensen-Shannon distance (natural log) at or above.
+    :param psi: any feature: population stability index at or above this.
+    :param p_value: where p-values decide, a feature drifts below this (BH-adjusted) p-value.
+    :param small_sample_rows: p-values decide when either sample has fewer values than this.
+    :param drift_share: the dataset drifts when this (weighted) share of its features drifts.
+    :param feature_weights: weight per feature name in the share (default 1; 0 ignores a feature).
+    """
+
+    wasserstein: float = 0.1
+    jensen_shannon: float = 0.1
+    psi: float = 0.2
+    p_value: float = 0.05
+    small_sample_rows: int = 1000
+    drift_share: float = 0.5
+    feature_weights: Mapping[str, float] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{f.name}: {problem}"
+            for f in fields(self)
+            if (problem := self._problem(f.name, getattr(self, f.name)))
+        ]
+        if problems:
+            raise ValueError("Invalid drift thresholds: " + "; ".join(problems) + ".")
+        object.__setattr__(self, "feature_weights", {k: float(v) for k, v in self.feature_weights.items()})
+
+    @staticmethod
+    def _problem(name: str, value: Any) -> str | None:
+        """Why ``value`` is not valid for the threshold ``name``, or None."""
+        if name == "feature_weights":
+            if not isinstance(value, dict) and not hasattr(value, "items"):
+                return "must map feature names to weights"
+            bad = [
+                k
+                for k, v in value.items()
+                if not isinstance(k, str)
+                or isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not math.isfinite(v)
+                or v < 0
+            ]
+            return f"weights must be finite numbers >= 0 (bad: {bad})" if bad else None
+        if name == "small_sample_rows":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                return f"must be an integer >= 0, not {value!r}"
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"must be a number, not {value!r}"
+        bounds = {
+            "p_value": (0.0, 1.0),
+            "drift_share": (0.0, 1.0),
+            "jensen_shannon": (0.0, math.sqrt(math.log(2))),
+        }
+        low, high = bounds.get(name, (0.0, math.inf))
+        if not low < value <= high:
+            return f"must be in ({low}, {high:.4g}], not {value!r}"
+        return None
+
+    @classmethod
+    def from_overrides(cls, overrides: Mapping[str, Any] | None) -> DriftThresholds:
+        """The defaults with ``overrides`` applied, e.g. from a DAG Param or the ``[mlops]`` config.
+
+        :raises ValueError: naming each unknown key or value of the wrong type or range.
+        """
+        overrides = dict(overrides or {})
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(str(k) for k in overrides if k not in known)
+        if unknown:
+            raise ValueError(f"Unknown drift thresholds {unknown}; known: {', '.join(known)}.")
+        return cls(**overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """The verdict on one feature (or on the model's scores) and the figures behind it.
+
+    :param kind: ``numeric`` or ``categorical``.
+    :param decided_by: ``effect size``, ``p-value`` or ``missing`` (every current value missing).
+    :param metric: the main score's name: ``wasserstein_norm`` (numeric), ``jensen_shannon``
+        (categorical) or ``psi`` (a numeric column without values on one side).
+    :param reasons: one sentence per criterion that fired; empty when not drifted.
+    :param statistics: every statistic, None where it cannot be computed.
+    :param distribution: what the report plots: ``labels`` (categorical) or ``edges`` (numeric,
+        the end bins include values beyond them) and the ``reference`` and ``current`` shares.
+    """
+
+    name: str
+    kind: str
+    drifted: bool
+    decided_by: str
+    metric: str
+    score: float | None
+    reasons: tuple[str, ...]
+    statistics: dict[str, float | None]
+    reference: dict[str, Any]
+    current: dict[str, Any]
+    distribution: dict[str, Any] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(asdict(self))
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """The outcome of one drift check: per-feature verdicts, the prediction's, the dataset's."""
+
+    features: tuple[FeatureDrift, ...]
+    prediction: FeatureDrift | None
+    drifted: bool
+    share: float
+    thresholds: DriftThresholds
+    reference_rows: int
+    current_rows: int
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [f.name for f in self.features if f.drifted]
+
+    def summary(self) -> dict[str, Any]:
+        """A small JSON-safe dict for XCom: verdicts, share and each feature's main score.
+
+        At most ``SUMMARY_FEATURES`` features are named (drifted first, then by score); the
+        counts cover them all.
+        """
+        ranked = sorted(self.features, key=lambda f: (not f.drifted, -(f.score or 0.0)))[:SUMMARY_FEATURES]
+        prediction = None
+        if self.prediction is not None:
+            p = self.prediction
+            prediction = {"drifted": p.drifted, "metric": p.metric, "score": _rounded(p.score)}
+        drifted = self.drifted_features
+        return {
+            "drifted": self.drifted,
+            "share": round(self.share, 4),
+            "drift_share": self.thresholds.drift_share,
+            "features": len(self.features),
+            "drifted_count": len(drifted),
+            "drifted_features": drifted[:SUMMARY_FEATURES],
+            "scores": {f.name: [f.metric, _rounded(f.score)] for f in ranked},
+            "prediction": prediction,
+            "reference_rows": self.reference_rows,
+            "current_rows": self.current_rows,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The full report as a JSON-safe dict (NaN and infinities as None)."""
+        return _json_safe(
+            {
+                "drifted": self.drifted,
+                "share": self.share,
+                "drifted_features": self.drifted_features,
+                "reference_rows": self.reference_rows,
+                "current_rows": self.current_rows,
+                "thresholds": self.thresholds.to_dict(),
+                "features": [f.to_dict() for f in self.features],
+                "prediction": self.prediction.to_dict() if self.prediction else None,
+            }
+        )
+
+
+def compare_to_reference(
+    profile: ReferenceProfile,
+    current: pd.DataFrame,
+    *,
+    current_scores: np.ndarray | None = None,
+    thresholds: DriftThresholds = DriftThresholds(),  # frozen: safe to share
+    current_sample_rows: int | None = None,
+    seed: int = 0,
+) -> DriftReport:
+    """Compare ``current`` (and the model's scores on it) with the reference ``profile``.
+
+    :param current: the current data; it must hold every feature of the profile.
+    :param current_scores: the model's score per row of ``current``; needs reference scores.
+    :param current_sample_rows: current values per numeric column for KS and Wasserstein
+        (default: the profile's sample size; the whole column when it has fewer).
+    :param seed: seed of that sample.
+    :raises ValueError: a feature column is missing or not numeric, ``current`` is empty, scores
+        have no reference, or ``feature_weights`` names an unknown feature or sums to zero.
+    """
+    absent = [c for c in profile.features if c not in current.columns]
+    problems = [f"columns missing from the current data: {absent}"] if absent else []
+    if len(current) == 0:
+        problems.append("the current data has no rows")
+    unknown = sorted(set(thresholds.feature_weights) - set(profile.features))
+    if unknown:
+        problems.append(f"feature_weights names unknown features {unknown}")
+    if current_scores is not None and profile.prediction is None:
+        problems.append("current scores were given but the profile has no reference scores")
+    if problems:
+        raise ValueError("Cannot compare to the reference: " + "; ".join(problems) + ".")
+    sample_rows = profile.sample_rows if current_sample_rows is None else current_sample_rows
+    rng = np.random.default_rng(seed)
+
+    measured = [
+        _measure_numeric(column, numeric_values(current[name], name), sample_rows, rng)
+        for name, column in profile.numeric.items()
+    ] + [_measure_categorical(column, current[name]) for name, column in profile.categorical.items()]
+    adjusted = benjamini_hochberg([m.statistics["p_value"] for m in measured])
+    features = tuple(_decide(m, p, thresholds) for m, p in zip(measured, adjusted, strict=True))
+
+    prediction = None
+    if current_scores is not None and profile.prediction is not None:
+        scores = score_values(current_scores, len(current))
+        measured_scores = _measure_numeric(profile.prediction, scores, sample_rows, rng)
+        prediction = _decide(measured_scores, measured_scores.statistics["p_value"], thresholds)
+
+    weights = [thresholds.feature_weights.get(f.name, 1.0) for f in features]
+    if sum(weights) <= 0:
+        raise ValueError("Cannot compare to the reference: feature_weights give every feature weight 0.")
+    share = sum(w for w, f in zip(weights, features, strict=True) if f.drifted) / sum(weights)
+    return DriftReport(
+        features=features,
+        prediction=prediction,
+        drifted=share >= thresholds.drift_share,
+        share=share,
+        thresholds=thresholds,
+        reference_rows=profile.rows,
+        current_rows=len(current),
+    )
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def ks_wasserstein(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """Two-sample KS statistic and Wasserstein-1 distance of two sorted, non-empty samples.
+
+    One merge of the two sorted arrays (no re-sort); the ECDF difference is kept in integer units
+    of ``1 / (m * n)``, so ties and the KS maximum are exact.
+    """
+    m, n = reference.size, current.size
+    at = np.searchsorted(current, reference, side="right") + np.arange(m)
+    from_reference = np.zeros(m + n, dtype=bool)
+    from_reference[at] = True
+    merged = np.empty(m + n)
+    merged[at] = reference
+    merged[~from_reference] = current
+    difference = np.cumsum(np.where(from_reference, n, -m))  # m*n * (F_ref - F_cur) after each value
+    gaps = np.diff(merged)
+    wasserstein = float(np.abs(difference[:-1]) @ gaps) / (m * n)
+    # Inside a run of equal values the ECDFs are not yet complete: read them at its last value.
+    ks = float(np.abs(difference[:-1][gaps > 0]).max(initial=0)) / (m * n)
+    return ks, wasserstein
+
+
+def ks_p_value(statistic: float, reference: np.ndarray, current: np.ndarray) -> float:
+    """The KS test's two-sided p-value, as ``scipy.stats.ks_2samp(method="auto")`` computes it."""
+    from scipy import stats
+
+    m, n = reference.size, current.size
+    if max(m, n) <= EXACT_KS_ROWS:
+        return float(stats.ks_2samp(reference, current).pvalue)
+    effective = m * n / (m + n)
+    return float(np.clip(stats.kstwo.sf(statistic, np.round(effective)), 0.0, 1.0))
+
+
+def psi(reference_shares: np.ndarray, current_shares: np.ndarray) -> float:
+    """Population stability index; an empty bin counts as a share of ``PSI_FLOOR``."""
+    ref = np.where(reference_shares > 0, reference_shares, PSI_FLOOR)
+    cur = np.where(current_shares > 0, current_shares, PSI_FLOOR)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def jensen_shannon(reference_shares: np.ndarray, current_shares: np.ndarray) -> float:
+    """Jensen-Shannon distance (square root of the divergence, natural log): 0 to sqrt(ln 2)."""
+    p = reference_shares / reference_shares.sum()
+    q = current_shares / current_shares.sum()
+    middle = (p + q) / 2
+
+    def kl(a: np.ndarray) -> float:
+        nonzero = a > 0
+        return float(np.sum(a[nonzero] * np.log(a[nonzero] / middle[nonzero])))
+
+    return math.sqrt(max((kl(p) + kl(q)) / 2, 0.0))
+
+
+def chi_square(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[float, float]:
+    """``scipy.stats.chi2_contingency`` on the 2 x k table of counts (buckets empty in both dropped)."""
+    from scipy import stats
+
+    table = np.vstack([reference_counts, current_counts])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 0.0, 1.0
+    result = stats.chi2_contingency(table)
+    return float(result.statistic), float(result.pvalue)
+
+
+def benjamini_hochberg(p_values: list[float | None]) -> list[float | None]:
+    """Benjamini-Hochberg adjusted p-values over the given ones; None stays None."""
+    from scipy import stats
+
+    present = [i for i, p in enumerate(p_values) if p is not None]
+    adjusted: list[float | None] = [None] * len(p_values)
+    if present:
+        values = stats.false_discovery_control(np.array([p_values[i] for i in present], dtype=float))
+        for i, value in zip(present, np.atleast_1d(values), strict=True):
+            adjusted[i] = float(value)
+    return adjusted
+
+
+# ---------------------------------------------------------------------------- internals
+
+
+@dataclass
+class _Measured:
+    """A feature's statistics before the verdict (which needs every feature's p-value)."""
+
+    name: str
+    kind: str
+    statistics: dict[str, float | None]
+    values_compared: int  # the smaller sample the test saw
+    emptied: bool  # the reference had values, the current data has none
+    reference: dict[str, Any]
+    current: dict[str, Any]
+    distribution: dict[str, Any]
+
+
+def _measure_numeric(
+    column: NumericProfile, values: np.ndarray, sample_rows: int, rng: np.random.Generator
+) -> _Measured:
+    finite = np.isfinite(values)
+    present = values if finite.all() else values[finite]
+    missing = values.size - present.size
+    bins = np.searchsorted(np.asarray(column.bin_edges), present, side="left")
+    current_counts = np.bincount(bins, minlength=len(column.bin_counts))
+    reference_shares = np.array([*column.bin_counts, column.missing]) / column.rows
+    current_shares = np.append(current_counts, missing) / values.size
+
+    if present.size > sample_rows:
+        sample = present[rng.choice(present.size, sample_rows, replace=False)]
+    else:
+        sample = present.copy()
+    sample.sort()
+    reference = column.sample
+    statistics: dict[str, float | None] = dict.fromkeys(("ks", "p_value", "wasserstein", "wasserstein_norm"))
+    if sample.size and reference.size:
+        ks, wasserstein = ks_wasserstein(reference, sample)
+        statistics.update(
+            ks=ks,
+            p_value=ks_p_value(ks, reference, sample),
+            wasserstein=wasserstein,
+            wasserstein_norm=wasserstein / max(column.std or 0.0, STD_FLOOR),
+        )
+    statistics["psi"] = psi(reference_shares, current_shares)
+    return _Measured(
+        name=column.name,
+        kind="numeric",
+        statistics=statistics,
+        values_compared=min(reference.size, sample.size),
+        emptied=present.size == 0 and column.present > 0,
+        reference={"rows": column.rows, "missing": column.missing, "mean": column.mean, "std": column.std},
+        current={
+            "rows": int(values.size),
+            "missing": int(missing),
+            "mean": float(present.mean()) if present.size else None,
+            "std": float(present.std()) if present.size else None,
+        },
+        distribution=_numeric_distribution(reference, sample),
+    )
+
+
+def _measure_categorical(column: CategoricalProfile, series: pd.Series) -> _Measured:
+    by_key, missing = category_counts(series)
+    position = {category: i for i, category in enumerate(column.categories)}
+    counts = np.zeros(len(column.categories), dtype=np.int64)
+    new: list[tuple[str, int]] = []
+    for key, count in by_key.items():
+        i = position.get(key)
+        if i is None:
+            new.append((key, count))
+        else:
+            counts[i] = count
+    other = sum(count for _, count in new)
+    # Buckets: every reference category, missing, then new (and the reference's tail, if truncated).
+    reference_counts = np.array([*column.counts, column.missing, column.other], dtype=np.int64)
+    current_counts = np.append(counts, [missing, other])
+    reference_shares = reference_counts / column.rows
+    current_shares = current_counts / len(series)
+    chi2, p_value = chi_square(reference_counts, current_counts)
+    new.sort(key=lambda item: (-item[1], item[0]))
+    return _Measured(
+        name=column.name,
+        kind="categorical",
+        statistics={
+            "chi2": chi2,
+            "p_value": p_value,
+            "jensen_shannon": jensen_shannon(reference_shares, current_shares),
+            "psi": psi(reference_shares, current_shares),
+        },
+        values_compared=min(column.rows, len(series)),
+        emptied=missing == len(series) and column.missing < column.rows,
+        reference={
+            "rows": column.rows,
+            "missing": column.missing,
+            "categories": len(column.categories),
+            "other": column.other,
+        },
+        current={
+            "rows": len(series),
+            "missing": missing,
+            "new_category_rows": other,
+            "new_categories": [[key, count] for key, count in new[:NEW_CATEGORIES_LISTED]],
+            "new_categories_total": len(new),
+        },
+        distribution=_categorical_distribution(
+            [*column.categories, MISSING_BUCKET, OTHER_BUCKET], reference_shares, current_shares
+        ),
+    )
+
+
+def _decide(measured: _Measured, p_adjusted: float | None, thresholds: DriftThresholds) -> FeatureDrift:
+    stats = {**measured.statistics, "p_value_adjusted": p_adjusted}
+    if measured.kind == "numeric":
+        metric, limit = "wasserstein_norm", thresholds.wasserstein
+        if stats["wasserstein_norm"] is None:
+            metric, limit = "psi", thresholds.psi
+    else:
+        metric, limit = "jensen_shannon", thresholds.jensen_shannon
+    test = "KS" if measured.kind == "numeric" else "chi-square"
+
+    reasons: list[str] = []
+    if measured.emptied:
+        decided_by = "missing"
+        reasons.append("every current value is missing")
+    elif measured.values_compared < thresholds.small_sample_rows and p_adjusted is not None:
+        decided_by = "p-value"
+        if p_adjusted < thresholds.p_value:
+            reasons.append(
+                f"{test} p-value {p_adjusted:.3g} (Benjamini-Hochberg adjusted) < {thresholds.p_value} "
+                f"on {measured.values_compared} values"
+            )
+    else:
+        decided_by = "effect size"
+        for name, threshold in {metric: limit, "psi": thresholds.psi}.items():
+            value = stats[name]
+            if value is not None and value >= threshold:
+                reasons.append(f"{name} {value:.3g} >= {threshold}")
+    return FeatureDrift(
+        name=measured.name,
+        kind=measured.kind,
+        drifted=bool(reasons),
+        decided_by=decided_by,
+        metric=metric,
+        score=stats[metric],
+        reasons=tuple(reasons),
+        statistics=stats,
+        reference=measured.reference,
+        current=measured.current,
+        distribution=measured.distribution,
+    )
+
+
+def _numeric_distribution(reference: np.ndarray, current: np.ndarray) -> dict[str, Any]:
+    """Shares of both sorted samples on common equal-width bins (0.5 % tails in the end bins)."""
+    samples = [s for s in (reference, current) if s.size]
+    if not samples:
+        return {"edges": [], "reference": [], "current": []}
+    low = min(s[int(0.005 * (s.size - 1))] for s in samples)
+    high = max(s[int(0.995 * (s.size - 1))] for s in samples)
+    if high <= low:
+        low, high = low - 0.5, high + 0.5
+    edges = np.linspace(low, high, PLOT_BINS + 1)
+
+    def shares(sample: np.ndarray) -> list[float]:
+        if not sample.size:
+            return [0.0] * PLOT_BINS
+        cumulative = np.concatenate([[0], np.searchsorted(sample, edges[1:-1], side="right"), [sample.size]])
+        return [round(float(s), 6) for s in np.diff(cumulative) / sample.size]
+
+    return {
+        "edges": [float(e) for e in edges],
+        "reference": shares(reference),
+        "current": shares(current),
+    }
+
+
+def _categorical_distribution(
+    labels: list[str], reference: np.ndarray, current: np.ndarray
+) -> dict[str, Any]:
+    """The ``PLOT_CATEGORIES`` buckets with the largest share on either side, largest first."""
+    top = np.argsort(-np.maximum(reference, current), kind="stable")[:PLOT_CATEGORIES]
+    top = [int(i) for i in top if reference[i] > 0 or current[i] > 0]
+    return {
+        "labels": [labels[i] for i in top],
+        "reference": [round(float(reference[i]), 6) for i in top],
+        "current": [round(float(current[i]), 6) for i in top],
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, 4)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with tuples as lists, numpy scalars as Python, NaN and infinities as None."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
