@@ -1,12 +1,14 @@
-"""Training core: the data window, the time-based split, and the model pipeline with its preprocessing.
+"""Training core: the time-based split, features and target, and the model pipeline with its preprocessing.
 
 The fitted model is one scikit-learn ``Pipeline`` (``ColumnTransformer`` -> estimator) that takes raw
-feature columns exactly as partitions store them (pandas frames from ``pyarrow.Table.to_pandas()``:
-``str`` or Arrow-backed strings, object booleans with ``None``, float-for-nullable-int), so a served
-model transforms its input the way training did. Type coercion inside the pipeline uses only pandas'
-own ``DataFrame.astype``, so unpickling the model needs scikit-learn and pandas, not this package.
+feature columns as partitions store them (a frame from ``pyarrow.Table.to_pandas()``: ``str`` columns
+with NaN for null, booleans as object with ``None`` when a day has nulls, nullable integers as floats),
+so a served model transforms its input the way training did. The pipeline holds only scikit-learn and
+numpy objects (booleans are cast with ``numpy.asarray``), so skops can load it with a trust list of
+scikit-learn/numpy types and unpickling never needs this package. Frames with pandas' ``pd.NA``
+dtypes (Arrow-backed or nullable) are brought to that form by :func:`features_and_target`.
 
-No Airflow, no MLflow; pandas and scikit-learn are imported inside the functions.
+No Airflow, no MLflow; pandas, numpy and scikit-learn are imported inside the functions.
 """
 
 from __future__ import annotations
@@ -73,19 +75,39 @@ def features_and_target(frame: pd.DataFrame, dataset: DatasetConfig) -> tuple[pd
             f"{[negative, positive]} (e.g. {', '.join(examples)})."
         )
     y = (target == positive).to_numpy(dtype=np.int64)
-    return frame[dataset.feature_columns], y
+    return _without_pd_na(frame[dataset.feature_columns], dataset), y
 
 
-def _astype(dtype: str) -> Any:
-    """A transformer that casts its input DataFrame to ``dtype`` (pandas NA/None become NaN)."""
+def _without_pd_na(X: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
+    """``X`` with every ``pd.NA``-based column (Arrow-backed, nullable) in the NaN-based form.
+
+    scikit-learn cannot compare ``pd.NA``; strings become pandas' ``str`` dtype (NaN for null), numbers
+    and booleans float64 (NaN for null). Plain ``to_pandas()`` frames are returned as they are.
+    """
+    import numpy as np
     import pandas as pd
+
+    categorical = set(dataset.features.get("categorical", []))
+    converted = {
+        name: column.astype("str")
+        if name in categorical
+        else column.to_numpy(dtype=np.float64, na_value=np.nan)
+        for name, column in X.items()
+        if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and column.dtype.na_value is pd.NA
+    }
+    return X.assign(**converted) if converted else X
+
+
+def _as_float() -> Any:
+    """A transformer casting its input to float64 (``None`` and NaN become NaN; True/False 1.0/0.0)."""
+    import numpy as np
     from sklearn.preprocessing import FunctionTransformer
 
-    return FunctionTransformer(pd.DataFrame.astype, kw_args={"dtype": dtype}, feature_names_out="one-to-one")
+    return FunctionTransformer(np.asarray, kw_args={"dtype": "float64"}, feature_names_out="one-to-one")
 
 
 def _branch(kind: str, settings: ColumnPreprocessing) -> Pipeline:
-    """The preprocessing of one feature kind: cast, impute, then scale or one-hot encode."""
+    """The preprocessing of one feature kind: impute then one-hot encode, or cast, impute and scale."""
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -94,7 +116,7 @@ def _branch(kind: str, settings: ColumnPreprocessing) -> Pipeline:
     if settings.impute == "constant":
         imputer.set_params(fill_value=settings.fill_value if settings.fill_value is not None else 0)
     if kind == "categorical":
-        steps = [("cast", _astype("str")), ("impute", imputer)]
+        steps = [("impute", imputer)]
         encoder = OneHotEncoder(
             handle_unknown="infrequent_if_exist",
             min_frequency=settings.min_frequency,
@@ -104,7 +126,7 @@ def _branch(kind: str, settings: ColumnPreprocessing) -> Pipeline:
         steps.append(("encode", encoder))
     else:
         # Booleans become 0.0/1.0 and nullable integers floats, with NaN for every kind of null.
-        steps = [("cast", _astype("float64")), ("impute", imputer)]
+        steps = [("cast", _as_float()), ("impute", imputer)]
         if settings.scale:
             steps.append(("scale", StandardScaler()))
     return Pipeline(steps)

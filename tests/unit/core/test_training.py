@@ -124,17 +124,29 @@ def test_fitted_pipeline_predicts_raw_rows_with_unseen_categories_and_nulls(fitt
     assert ((proba > 0) & (proba < 1)).all()
 
 
-def test_fitted_pipeline_accepts_arrow_backed_and_nullable_pandas_frames(fitted):
+@pytest.mark.parametrize(
+    "types_mapper",
+    [
+        pd.ArrowDtype,
+        {pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype(), pa.string(): pd.StringDtype()}.get,
+    ],
+    ids=["arrow", "nullable"],
+)
+def test_features_and_target_brings_pd_na_frames_to_what_the_pipeline_takes(fitted, types_mapper):
     pipeline, holdout = fitted
     table = generate_day(holdout[0], 300)
-    plain = positive_proba(pipeline, table.to_pandas())
-    arrow = positive_proba(pipeline, table.to_pandas(types_mapper=pd.ArrowDtype))
-    nullable = positive_proba(
-        pipeline,
-        table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype()}.get),
-    )
-    np.testing.assert_allclose(arrow, plain)
-    np.testing.assert_allclose(nullable, plain)
+    plain, y_plain = features_and_target(table.to_pandas(), DATASET)
+    other, y_other = features_and_target(table.to_pandas(types_mapper=types_mapper), DATASET)
+    assert other["paperless_billing"].isna().sum() == plain["paperless_billing"].isna().sum() > 0
+    np.testing.assert_array_equal(y_other, y_plain)
+    np.testing.assert_allclose(positive_proba(pipeline, other), positive_proba(pipeline, plain))
+
+
+def test_fitted_pipeline_holds_only_types_skops_may_trust(fitted):
+    from mlops_provider.core.model_io import trusted_types
+
+    pipeline, _ = fitted
+    assert all(name.startswith(("sklearn.", "numpy.", "builtins.")) for name in trusted_types(pipeline))
 
 
 def test_fitted_pipeline_survives_pickling(fitted):
