@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -180,7 +181,7 @@ class ReferenceProfile:
             return _from_document(document, samples_path)
         except FileNotFoundError:
             raise ValueError(f"Invalid drift profile: {samples_path} is missing.") from None
-        except (KeyError, TypeError, ValueError, OSError) as err:
+        except (KeyError, TypeError, ValueError, OSError, zipfile.BadZipFile) as err:
             detail = f"missing key {err}" if isinstance(err, KeyError) else str(err)
             raise ValueError(f"Invalid drift profile in {directory}: {detail}") from None
 

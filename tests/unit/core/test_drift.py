@@ -15,7 +15,9 @@ from scipy.spatial import distance
 from mlops_provider.core.drift import (
     DriftThresholds,
     benjamini_hochberg,
+    chi_square,
     compare_to_reference,
+    ks_p_value,
     ks_wasserstein,
 )
 from mlops_provider.core.profile import build_reference_profile
@@ -155,9 +157,13 @@ def test_small_samples_are_judged_by_benjamini_hochberg_adjusted_p_values():
     assert {f.decided_by for f in lowered.features} == {"effect size"}
 
 
-def test_benjamini_hochberg_keeps_missing_p_values_missing():
+def test_benjamini_hochberg_matches_scipy_and_keeps_missing_p_values_missing():
     assert benjamini_hochberg([0.01, None, 0.04, 0.03]) == pytest.approx([0.03, None, 0.04, 0.04])
     assert benjamini_hochberg([None]) == [None]
+    p_values = np.random.default_rng(1).random(50) ** 3
+    assert benjamini_hochberg(list(p_values)) == pytest.approx(
+        list(stats.false_discovery_control(p_values)), rel=1e-12
+    )
 
 
 # ----------------------------------------------------------------- agreement with scipy
@@ -195,6 +201,32 @@ def test_numeric_statistics_match_scipy(shift, rows):
         edges = np.unique(np.quantile(ref, np.arange(1, 10) / 10))
         edges = edges[edges < ref.max()]
         assert got["psi"] == pytest.approx(textbook_psi(ref, cur, edges), abs=1e-6)
+
+
+def test_large_samples_report_the_limiting_ks_p_value():
+    rng = np.random.default_rng(2)
+    reference, current = np.sort(rng.normal(size=40_000)), np.sort(rng.normal(0.01, 1, size=60_000))
+    ks, _ = ks_wasserstein(reference, current)
+    effective = 40_000 * 60_000 / 100_000
+    expected = stats.kstwobign.sf(math.sqrt(effective) * ks)
+    assert ks_p_value(ks, reference, current) == pytest.approx(expected, rel=1e-9)
+    # ... which is within 1 % of ks_2samp's finite-n value at this size.
+    assert ks_p_value(ks, reference, current) == pytest.approx(
+        stats.ks_2samp(reference, current).pvalue, rel=0.01
+    )
+
+
+@pytest.mark.parametrize(
+    ("reference", "current"),
+    [([500, 300, 0, 20], [100, 90, 30, 0]), ([700, 300], [60, 40]), ([10, 1], [3, 2])],  # 2 x 2: Yates
+)
+def test_chi_square_matches_scipy_including_yates_correction(reference, current):
+    table = np.array([reference, current])
+    expected = stats.chi2_contingency(table[:, table.sum(axis=0) > 0])
+    statistic, p_value = chi_square(np.array(reference), np.array(current))
+    assert statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert p_value == pytest.approx(expected.pvalue, rel=1e-9)
+    assert chi_square(np.array([5, 0]), np.array([3, 0])) == (0.0, 1.0)  # one bucket: nothing to test
 
 
 def test_ks_and_wasserstein_handle_ties_and_unequal_sizes():
@@ -345,6 +377,8 @@ def test_bad_current_data_is_named():
         compare_to_reference(profile, reference.iloc[:0])
     with pytest.raises(ValueError, match="Column 'mean_shift' is not numeric"):
         compare_to_reference(profile, reference.assign(mean_shift="a"))
+    with pytest.raises(ValueError, match="current_sample_rows must be a positive integer, not 0"):
+        compare_to_reference(profile, reference, current_sample_rows=0)
 
 
 def test_missing_values_and_infinities_count_in_psi_not_in_ks():

@@ -181,6 +181,16 @@ def test_read_rejects_corrupt_json_and_samples_that_do_not_match(written):
         ReferenceProfile.read(written)
 
 
+def test_read_rejects_a_samples_file_that_is_not_an_npz(written):
+    import hashlib
+
+    (written / SAMPLES_FILE).write_bytes(b"not a zip archive")
+    sha = hashlib.sha256(b"not a zip archive").hexdigest()
+    edit_document(written, lambda d: d["samples"].update(sha256=sha))
+    with pytest.raises(ValueError, match="Invalid drift profile in"):
+        ReferenceProfile.read(written)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
