@@ -33,7 +33,7 @@ from mlops_provider.assets import validated_data_asset
 from mlops_provider.operators.evaluation import MLflowEvaluateChallengerOperator
 from mlops_provider.operators.registry import MLflowRegisterModelOperator
 from mlops_provider.operators.training import (
-    CANDIDATES_KEY,
+    PLAN_KEY,
     MLflowPrepareTrainingOperator,
     SklearnTrainCandidateOperator,
 )
@@ -137,21 +137,22 @@ with DAG(
     common = {"model_config": MODEL_CONFIG}
     prepare = MLflowPrepareTrainingOperator(
         task_id="prepare",
-        end_date="{{ params.end_date or '' }}",
+        window_end="{{ params.end_date or '' }}",
         window_days="{{ params.window_days or '' }}",
         grid_override="{{ params.grid }}",
         doc_md="Fix the window's partitions, the split and the candidates; open the MLflow parent run.",
         **common,
     )
+    plan = XComArg(prepare, key=PLAN_KEY)
     train = SklearnTrainCandidateOperator.partial(
         task_id="train",
-        plan=prepare.output,
+        plan=plan,
         doc_md="Fit one candidate as a nested MLflow run (model, lineage, reference profile).",
         **common,
-    ).expand(candidate=XComArg(prepare, key=CANDIDATES_KEY))
+    ).expand(candidate=prepare.output)
     evaluate = MLflowEvaluateChallengerOperator(
         task_id="evaluate",
-        plan=prepare.output,
+        plan=plan,
         candidates=train.output,
         force_promote="{{ params.force_promote }}",
         doc_md="Best candidate vs champion on the same holdout; plots, metrics, gate verdict.",
@@ -159,7 +160,7 @@ with DAG(
     )
     MLflowRegisterModelOperator(
         task_id="register",
-        plan=prepare.output,
+        plan=plan,
         evaluation=evaluate.output,
         reason="{{ params.reason }}",
         retries=3,

@@ -35,7 +35,7 @@ def load_model_config(path: str) -> tuple[ModelConfig, DatasetConfig]:
         raise InvalidConfigurationError(str(err)) from None
 
 
-def window_end(explicit: str | None, context: Context) -> date:
+def resolve_window_end(explicit: str | None, context: Context) -> date:
     """The last day of the training window: ``explicit``, else the logical date, else ``run_after``.
 
     Runs triggered through the REST API or by an asset event often have no logical date; the day

@@ -23,7 +23,7 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
     metrics, ROC / calibration / confusion plots (PNG) and ``evaluation.json``; the parent run is
     tagged with the challenger and the gate's verdict.
 
-    :param plan: the return value of the prepare task.
+    :param plan: the plan of the prepare task (its XCom ``plan``).
     :param candidates: the return values of the mapped train tasks.
     :param force_promote: skip the comparison with the champion (minimums still apply). (templated)
     :return: challenger, champion, both metric sets and the gate decision (JSON-safe).
@@ -67,10 +67,11 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
         )
         challenger_proba = hook.load_run_sklearn_model(best["run_id"]).predict_proba(X)[:, 1]
         challenger_metrics = classification_metrics(y, challenger_proba)
-        champion_metrics = None
+        champion_metrics = champion_proba = None
         if champion is not None:
             champion_model = hook.load_sklearn_model(model.name, version=champion.version)
-            champion_metrics = classification_metrics(y, champion_model.predict_proba(X)[:, 1])
+            champion_proba = champion_model.predict_proba(X)[:, 1]
+            champion_metrics = classification_metrics(y, champion_proba)
         force = str(self.force_promote).lower() in ("true", "1")
         decision = decide_promotion(
             challenger_metrics,
@@ -96,8 +97,11 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
             "decision": decision.to_dict(),
         }
         for name, payload in (
-            ("evaluation/roc.png", plot_roc_png(y, challenger_proba)),
-            ("evaluation/calibration.png", plot_calibration_png(y, challenger_proba)),
+            ("evaluation/roc.png", plot_roc_png(y, challenger_proba, reference=champion_proba)),
+            (
+                "evaluation/calibration.png",
+                plot_calibration_png(y, challenger_proba, reference=champion_proba),
+            ),
             ("evaluation/confusion.png", plot_confusion_png(y, challenger_proba)),
             ("evaluation/evaluation.json", json.dumps(summary, indent=2, default=str).encode()),
         ):

@@ -10,7 +10,7 @@ from mlops_provider.exceptions import InvalidConfigurationError, SourceRejectedE
 from mlops_provider.operators._common import DatasetPartitionOperator, run_lineage
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from datetime import date
 
     import pyarrow as pa
@@ -80,16 +80,24 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
             "data_root": storage.uri_of(storage.root),
         }
 
+        from mlops_provider.core.ingest import SourceDataError
+
+        files: list[ObjectStoragePath] = []
         if self.source_uri or (config.source.uri and not self.sql):
             uri = self.source_uri or self.render_template(config.source.uri, render_context)
-            table, source = self._read_files(storage, config, ds, uri)
+            files, data, source = self._stream_files(storage, config, ds, uri)
         else:
             sql = self.sql or self.render_template(config.source.sql, render_context)
-            table, source = self._read_sql(storage, config, ds, sql)
+            data, source = self._read_sql(storage, config, ds, sql)
 
-        manifest = storage.write_partition(
-            config.name, "raw", ds, table, source=source, produced_by=run_lineage(context)
-        )
+        try:
+            # Files are parsed while the partition is written: a bad block met half-way raises
+            # here, before anything is published.
+            manifest = storage.write_partition(
+                config.name, "raw", ds, data, source=source, produced_by=run_lineage(context)
+            )
+        except SourceDataError as err:
+            self._reject(storage, config, ds, files, err, source)
         return {
             "dataset": config.name,
             "ds": manifest.ds,
@@ -99,11 +107,16 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
             "source": source,
         }
 
-    def _read_files(
+    def _stream_files(
         self, storage: DatasetStorageHook, config: DatasetConfig, ds: date, uri: str
-    ) -> tuple[pa.Table, str]:
+    ) -> tuple[list[ObjectStoragePath], pa.RecordBatchReader, str]:
+        """The source files, and a reader that streams them in order as batches of the schema.
+
+        Nothing is read until the reader is consumed; the next blocks are parsed in a background
+        thread while the previous ones are written (see ``core.ingest.prefetch``).
+        """
         from mlops_provider.core.datasets import SOURCE_FORMATS
-        from mlops_provider.core.ingest import SourceDataError, concat, read_source
+        from mlops_provider.core.ingest import iter_source, prefetch
 
         fmt = self.source_format or config.source.format
         if fmt not in SOURCE_FORMATS:
@@ -111,18 +124,17 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
         schema = config.arrow_schema()
         files = storage.resolve_source(uri)
         self.log.info("Reading %d %s file(s) for %s %s from %s", len(files), fmt, config.name, ds, uri)
-        tables = []
-        try:
+
+        def batches() -> Iterator[pa.RecordBatch]:
             for path in files:
                 name = storage.uri_of(path)
                 if path.protocol in ("file", "local", ""):
-                    tables.append(read_source(path.path, fmt, schema, name=name))
+                    yield from iter_source(path.path, fmt, schema, name=name)
                 else:
                     with path.open("rb") as handle:
-                        tables.append(read_source(handle, fmt, schema, name=name))
-        except SourceDataError as err:
-            self._reject(storage, config, ds, files, err, uri)
-        return concat(tables, schema), uri
+                        yield from iter_source(handle, fmt, schema, name=name)
+
+        return files, prefetch(schema, batches()), uri
 
     def _read_sql(
         self, storage: DatasetStorageHook, config: DatasetConfig, ds: date, sql: str

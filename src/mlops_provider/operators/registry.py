@@ -40,7 +40,7 @@ class MLflowRegisterModelOperator(ModelOperator):
     ``model_card.md``). A rejection is not a failure: its reason is logged, tagged on the version
     and run (``mlops.gate.*``) and returned.
 
-    :param plan: the return value of the prepare task.
+    :param plan: the plan of the prepare task (its XCom ``plan``).
     :param evaluation: the return value of the evaluate task.
     :param reason: why this training run happened (Param / drift conf), recorded on the version.
         (templated)
@@ -76,7 +76,7 @@ class MLflowRegisterModelOperator(ModelOperator):
         version, created = hook.register_run_model(model.name, challenger["run_id"], tags=tags)
         hook.client.set_registered_model_alias(model.name, CHALLENGER, version.version)
 
-        decision = GateDecision(**evaluation["decision"])
+        decision = GateDecision.from_dict(evaluation["decision"])
         current = hook.get_version_by_alias(model.name, CHAMPION)
         current_version = current.version if current else None
         if current_version == version.version:

@@ -18,7 +18,7 @@ from mlops_provider.operators._model import (
     ModelOperator,
     load_model_config,
     read_recorded_partitions,
-    window_end,
+    resolve_window_end,
 )
 
 if TYPE_CHECKING:
@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 
     from mlops_provider.hooks.mlflow import MLflowHook
 
-CANDIDATES_KEY = "candidates"
 # Days at the end of the fit window whose data selects among candidates (the holdout stays unseen).
 VALIDATION_DAYS = 1
+
+
+PLAN_KEY = "plan"
 
 
 def airflow_tags(lineage: dict[str, Any]) -> dict[str, str]:
@@ -41,44 +43,45 @@ def airflow_tags(lineage: dict[str, Any]) -> dict[str, str]:
 class MLflowPrepareTrainingOperator(ModelOperator):
     """Fix the inputs of a training run and open its MLflow parent run.
 
-    The window is the ``window_days`` days ending at ``end_date``; it must hold at least
+    The window is the ``window_days`` days ending at ``window_end``; it must hold at least
     ``holdout_days + VALIDATION_DAYS + 1`` validated partitions. The most recent ``holdout_days``
     are the holdout, the day before them selects among candidates, the rest is fitted on.
     A re-run of the same DAG run reuses its parent run.
 
-    :param end_date: last day of the window (``YYYY-MM-DD``); empty: logical date, else run_after.
+    :param window_end: last day of the window (``YYYY-MM-DD``); empty: logical date, else run_after.
         (templated)
     :param window_days: override of the configured window, in days. (templated)
     :param grid_override: parameter grid replacing the configured one (param -> list of values).
         (templated; render the DAG with native objects to pass a dict from Params)
-    :return: the plan: parent run, partitions with sha256, split days and candidates (also pushed
-        alone under the XCom key ``candidates`` for task mapping).
+    :return: the candidates, ``[{"index": i, "params": {...}}, ...]``, to map the train task over.
+        The whole plan (parent run, partitions with sha256, split days, candidates) is pushed to
+        XCom under the key ``plan`` for the downstream tasks.
     """
 
-    template_fields: Sequence[str] = ("model_config", "end_date", "window_days", "grid_override")
+    template_fields: Sequence[str] = ("model_config", "window_end", "window_days", "grid_override")
     operator_extra_links = (MLflowRunLink(),)
     ui_color = "#e8f0fd"
 
     def __init__(
         self,
         *,
-        end_date: str | None = None,
+        window_end: str | None = None,
         window_days: int | str | None = None,
         grid_override: dict | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.end_date = end_date
+        self.window_end = window_end
         self.window_days = window_days
         self.grid_override = grid_override
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         from datetime import timedelta
 
         from mlops_provider.core.training import split_days
 
         model, dataset = load_model_config(self.model_config)
-        end = window_end(self.end_date, context)
+        end = resolve_window_end(self.window_end, context)
         window_days = self._window_days(model.window_days)
         try:
             candidates = model.candidates(self.grid_override or None)
@@ -117,12 +120,11 @@ class MLflowPrepareTrainingOperator(ModelOperator):
         url = hook.run_url(experiment_id, parent)
         context["ti"].xcom_push(key=RUN_URL_KEY, value=url)
         indexed = [{"index": i, "params": params} for i, params in enumerate(candidates)]
-        context["ti"].xcom_push(key=CANDIDATES_KEY, value=indexed)
         self.log.info(
             "Training %s on %d days (%s..%s), %d candidates, parent run %s",
             model.name, len(days), start, end, len(candidates), url,
         )  # fmt: skip
-        return {
+        plan = {
             "model": model.name,
             "dataset": dataset.name,
             "experiment_id": experiment_id,
@@ -133,6 +135,8 @@ class MLflowPrepareTrainingOperator(ModelOperator):
             "holdout": [partitions[ds] for ds in holdout],
             "candidates": indexed,
         }
+        context["ti"].xcom_push(key=PLAN_KEY, value=plan)
+        return indexed
 
     def _window_days(self, configured: int) -> int:
         if self.window_days in (None, ""):
@@ -178,7 +182,7 @@ class SklearnTrainCandidateOperator(ModelOperator):
     dag_id / run_id / try, and a reference profile of its training data (``reference/``) for the
     drift check. Meant to be mapped: ``.partial(...).expand(candidate=...)``.
 
-    :param plan: the return value of :class:`MLflowPrepareTrainingOperator`.
+    :param plan: the plan of :class:`MLflowPrepareTrainingOperator` (its XCom ``plan``).
     :param candidate: ``{"index": int, "params": dict}``, one of the plan's candidates.
     :return: index, run id, params and selection metrics.
     """
@@ -253,12 +257,11 @@ class SklearnTrainCandidateOperator(ModelOperator):
         """Store a reference profile of the training data (and the model's scores on it)."""
         from mlops_provider.core.profile import build_reference_profile
 
-        sample = frame.sample(n=min(len(frame), model.reference_sample_rows), random_state=model.random_state)
         profile = build_reference_profile(
             frame,
             numeric=dataset.features.get("numeric", []),
             categorical=dataset.features.get("categorical", []) + dataset.features.get("boolean", []),
-            scores=pipeline.predict_proba(sample)[:, 1],
+            scores=pipeline.predict_proba(frame)[:, 1],
             sample_rows=model.reference_sample_rows,
             seed=model.random_state,
         )
