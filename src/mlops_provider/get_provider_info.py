@@ -49,7 +49,9 @@ def get_provider_info() -> dict:
             }
         ],
         "hooks": _modules("hooks", "mlflow", "storage"),
-        "operators": _modules("operators", "ingest", "validation", "training", "evaluation", "registry"),
+        "operators": _modules(
+            "operators", "ingest", "validation", "training", "evaluation", "registry", "drift"
+        ),
         "connection-types": [
             {
                 "connection-type": "mlflow",
@@ -84,6 +86,7 @@ def get_provider_info() -> dict:
         ],
         "extra-links": [
             f"{_PACKAGE}.operators.validation.ValidationReportLink",
+            f"{_PACKAGE}.operators.drift.DriftReportLink",
             f"{_PACKAGE}.links.mlflow.MLflowRunLink",
             f"{_PACKAGE}.links.mlflow.MLflowModelVersionLink",
         ],

@@ -1,0 +1,285 @@
+"""Drift operators: compare recent validated data with the champion's reference, decide on retraining.
+
+``MLflowDriftCheckOperator`` finds the current champion in the registry, downloads the reference
+profile stored with it at training time (so the comparison follows promotions), compares the last
+days of validated partitions and the champion's scores on them, stores the report (JSON + HTML) and
+logs the per-feature scores to a monitoring run in MLflow. ``DriftRetrainBranchOperator`` turns the
+summary into "trigger retraining" or "end", honouring force, dry run and a cooldown.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.branch import BaseBranchOperator
+
+from mlops_provider.exceptions import InvalidConfigurationError
+from mlops_provider.operators._model import EXPERIMENT_PREFIX, ModelOperator, load_model_config
+from mlops_provider.operators._model import resolve_window_end as resolve_check_date
+from mlops_provider.operators.validation import REPORT_URL_KEY, ValidationReportLink
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+CHAMPION = "champion"
+REFERENCE_ARTIFACT_PATH = "reference"
+
+
+class DriftReportLink(ValidationReportLink):
+    """Opens the drift report (HTML) of the check, served by the MLOps UI plugin."""
+
+    name = "Drift report"
+
+
+def _as_bool(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
+def _bounded_int(value: Any, name: str, low: int, high: int) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise InvalidConfigurationError(f"{name} must be an integer, not {value!r}") from None
+    if not low <= number <= high:
+        raise InvalidConfigurationError(f"{name} must be between {low} and {high}, not {number}")
+    return number
+
+
+class MLflowDriftCheckOperator(ModelOperator):
+    """Check the champion's inputs and outputs for drift over the last ``window_days`` days.
+
+    With no champion yet, or no validated partition in the window, nothing is compared: the task
+    succeeds and its summary says so (``status`` ``no_champion`` / ``no_data``).
+
+    :param check_date: last day of the window (``YYYY-MM-DD``); empty: the logical date, else
+        run_after. (templated)
+    :param window_days: days of validated partitions to compare (1-90). (templated)
+    :param thresholds: overrides of :class:`~mlops_provider.core.drift.DriftThresholds` (a dict, e.g.
+        ``{"psi": 0.25, "drift_share": 0.3}``). (templated)
+    :return: a small summary: status, verdict, share, drifted features, report URI, window, champion.
+    """
+
+    template_fields: Sequence[str] = ("model_config", "check_date", "window_days", "thresholds")
+    operator_extra_links = (DriftReportLink(),)
+    ui_color = "#fdf8e8"
+
+    def __init__(
+        self,
+        *,
+        check_date: str | None = None,
+        window_days: int | str = 3,
+        thresholds: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.check_date = check_date
+        self.window_days = window_days
+        self.thresholds = thresholds
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from datetime import timedelta
+
+        model, dataset = load_model_config(self.model_config)
+        thresholds = self._thresholds()
+        day = resolve_check_date(self.check_date, context)
+        window_days = _bounded_int(self.window_days, "window_days", 1, 90)
+        start = day - timedelta(days=window_days - 1)
+        base = {
+            "model": model.name,
+            "dataset": dataset.name,
+            "ds": day.isoformat(),
+            "window": {"start": start.isoformat(), "end": day.isoformat()},
+        }
+        hook = self.mlflow_hook()
+        champion = hook.get_version_by_alias(model.name, CHAMPION)
+        if champion is None:
+            message = f"No champion of {model.name!r} yet: nothing to compare with; train one first."
+            self.log.warning(message)
+            return {**base, "status": "no_champion", "drifted": False, "message": message}
+        storage = self.storage_hook()
+        days = storage.list_partitions(dataset.name, "validated", start, day)
+        if not days:
+            message = f"No validated partition of {dataset.name!r} in {start}..{day}: nothing to check."
+            self.log.warning(message)
+            return {**base, "status": "no_data", "drifted": False, "message": message}
+
+        report, profile_rows = self._compare(hook, storage, model, dataset, champion, days, thresholds)
+        summary = {
+            **base,
+            "status": "checked",
+            "champion_version": champion.version,
+            "partitions": [d.isoformat() for d in days],
+            **report.summary(),
+        }
+        summary["report_uri"] = self._write_report(storage, dataset.name, day, report, summary)
+        self._log_monitoring(hook, model.name, champion.version, day, report, context)
+        from mlops_provider.plugins.reports import report_url
+
+        context["ti"].xcom_push(key=REPORT_URL_KEY, value=report_url(dataset.name, "drift", day.isoformat()))
+        self.log.info(
+            "Drift of %s over %s..%s vs champion v%s (%d reference rows): dataset drift %s, share %s, "
+            "drifted %s; report %s",
+            model.name, start, day, champion.version, profile_rows, summary["drifted"], summary["share"],
+            summary["drifted_features"], summary["report_uri"],
+        )  # fmt: skip
+        return summary
+
+    def _thresholds(self):
+        from mlops_provider.core.drift import DriftThresholds
+
+        if not self.thresholds:
+            return DriftThresholds()
+        if not isinstance(self.thresholds, dict):
+            raise InvalidConfigurationError(f"thresholds must be a mapping, not {self.thresholds!r}")
+        try:
+            return DriftThresholds.from_overrides(self.thresholds)
+        except ValueError as err:
+            raise InvalidConfigurationError(f"Invalid drift thresholds: {err}") from None
+
+    def _compare(self, hook, storage, model, dataset, champion, days, thresholds):
+        import tempfile
+        from pathlib import Path
+
+        import pyarrow as pa
+
+        from mlops_provider.core.drift import compare_to_reference
+        from mlops_provider.core.profile import ReferenceProfile
+
+        with tempfile.TemporaryDirectory(prefix="mlops-drift-") as tmp:
+            folder = hook.download_artifacts(champion.run_id, REFERENCE_ARTIFACT_PATH, Path(tmp))
+            try:
+                profile = ReferenceProfile.read(folder)
+            except ValueError as err:
+                raise InvalidConfigurationError(
+                    f"The reference profile of {model.name} v{champion.version} is unusable: {err}"
+                ) from None
+        tables = [storage.read_partition(dataset.name, "validated", d) for d in days]
+        current = pa.concat_tables(tables).select(dataset.feature_columns).to_pandas()
+        del tables
+        champion_model = hook.load_sklearn_model(model.name, version=champion.version)
+        scores = champion_model.predict_proba(current)[:, 1] if profile.prediction is not None else None
+        report = compare_to_reference(profile, current, current_scores=scores, thresholds=thresholds)
+        return report, profile.rows
+
+    @staticmethod
+    def _write_report(storage, dataset: str, day, report, summary: dict[str, Any]) -> str:
+        import json
+
+        from mlops_provider.core.drift_report import render_drift_html
+
+        context = {k: summary[k] for k in ("model", "dataset", "ds", "champion_version")}
+        context["window"] = f"{summary['window']['start']}..{summary['window']['end']}"
+        return storage.write_report(
+            dataset,
+            "drift",
+            day,
+            {
+                "report.json": json.dumps({**context, "report": report.to_dict()}, default=str).encode(),
+                "report.html": render_drift_html(
+                    report, title=f"Drift of {summary['model']} {summary['ds']}", context=context
+                ).encode(),
+            },
+        )
+
+    @staticmethod
+    def _log_monitoring(hook, model: str, version: str, day, report, context: Context) -> None:
+        """Log the per-feature scores to the model version's monitoring run, one step per day.
+
+        Step = the check day's ordinal and timestamp = that day, so MLflow plots drift over time.
+        """
+        import math
+        from datetime import datetime, time, timezone
+
+        from mlflow.entities import Metric
+
+        experiment_id = hook.get_or_create_experiment(f"{EXPERIMENT_PREFIX}{model}/monitoring")
+        run_filter = f"tags.`mlops.role` = 'monitoring' and tags.`mlops.model_version` = '{version}'"
+        found = hook.client.search_runs([experiment_id], filter_string=run_filter, max_results=1)
+        run_id = (
+            found[0].info.run_id
+            if found
+            else hook.client.create_run(
+                experiment_id,
+                run_name=f"drift of {model} v{version}",
+                tags={"mlops.role": "monitoring", "mlops.model": model, "mlops.model_version": str(version)},
+            ).info.run_id
+        )
+        stamp = int(datetime.combine(day, time(), tzinfo=timezone.utc).timestamp() * 1000)
+        step = day.toordinal()
+        metrics = [Metric("drift_share", float(report.share), stamp, step)]
+        metrics += [
+            Metric(f"drift.{f.name}.{f.metric}", float(f.score), stamp, step)
+            for f in report.features
+            if f.score is not None and math.isfinite(f.score)
+        ]
+        if report.prediction is not None and report.prediction.score is not None:
+            metrics.append(
+                Metric(
+                    f"drift.prediction.{report.prediction.metric}",
+                    float(report.prediction.score),
+                    stamp,
+                    step,
+                )
+            )
+        for chunk in range(0, len(metrics), 900):
+            hook.client.log_batch(run_id, metrics=metrics[chunk : chunk + 900])
+        hook.client.set_tag(run_id, "airflow.last_run_id", context["ti"].run_id)
+
+
+class DriftRetrainBranchOperator(BaseBranchOperator):
+    """Follow ``retrain_task_id`` if the drift check calls for retraining, else ``skip_task_id``.
+
+    Retrains on dataset drift (or ``force_retrain``) unless a drift-triggered training of this
+    model already ran within ``cooldown_days`` (found in Airflow by its deterministic run id) or
+    ``dry_run`` is set. The decision and its reason are pushed to XCom (``retrain_decision``).
+
+    :param drift: the drift check's summary (XComArg). (templated)
+    :param train_dag_id: the training DAG whose runs the cooldown looks for.
+    """
+
+    template_fields: Sequence[str] = ("drift", "force_retrain", "dry_run", "cooldown_days")
+
+    def __init__(
+        self,
+        *,
+        drift: Any,
+        retrain_task_id: str,
+        skip_task_id: str,
+        train_dag_id: str = "mlops_train",
+        force_retrain: bool | str = False,
+        dry_run: bool | str = False,
+        cooldown_days: int | str = 7,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.drift = drift
+        self.retrain_task_id = retrain_task_id
+        self.skip_task_id = skip_task_id
+        self.train_dag_id = train_dag_id
+        self.force_retrain = force_retrain
+        self.dry_run = dry_run
+        self.cooldown_days = cooldown_days
+
+    def choose_branch(self, context: Context) -> str:
+        from datetime import date
+
+        from mlops_provider.core.retrain import cooldown_run_ids, decide_retrain
+
+        summary = self.drift or {}
+        cooldown = _bounded_int(self.cooldown_days, "cooldown_days", 0, 365)
+        in_cooldown = False
+        if summary.get("status") == "checked" and cooldown > 0:
+            run_ids = cooldown_run_ids(summary["model"], date.fromisoformat(summary["ds"]), cooldown)
+            in_cooldown = context["ti"].get_dr_count(dag_id=self.train_dag_id, run_ids=run_ids) > 0
+        decision = decide_retrain(
+            summary,
+            force=_as_bool(self.force_retrain),
+            dry_run=_as_bool(self.dry_run),
+            in_cooldown=in_cooldown,
+            cooldown_days=cooldown,
+        )
+        context["ti"].xcom_push(key="retrain_decision", value=decision.to_dict())
+        self.log.info("Retrain: %s. %s", decision.retrain, decision.reason)
+        return self.retrain_task_id if decision.retrain else self.skip_task_id

@@ -1,0 +1,158 @@
+"""mlops_drift end to end with dag.test(): real champion in a real (basic-auth) MLflow, real storage.
+
+In order: no champion yet (clean skip), then a champion is trained with mlops_train; clean days
+trigger nothing; drifted days trigger exactly one mlops_train run with the documented conf; a re-run
+of the same day triggers none.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from include.example_data import churn
+from mlops_provider.hooks.mlflow import MLflowHook
+from mlops_provider.hooks.storage import DatasetStorageHook
+from tests.support.dags import run_dag
+
+pytestmark = pytest.mark.integration
+
+MODEL = "churn_classifier"
+FIRST_DAY = date(2026, 7, 1)
+CLEAN_DAYS = 12
+LAST_CLEAN = FIRST_DAY + timedelta(days=CLEAN_DAYS - 1)
+DRIFT_DAYS = 3
+LAST_DRIFTED = LAST_CLEAN + timedelta(days=DRIFT_DAYS)
+ROWS = 2_000
+DRIFT = churn.DriftPlan.parse(
+    LAST_CLEAN + timedelta(days=1),
+    [
+        "monthly_charges:shift=0.8",
+        "tenure_months:scale=1.6",
+        "support_tickets:shift=1.0",
+        "total_charges:shift=0.8",
+        "contract_type:share=two_year=0.7",
+        "region:new=central@0.3",
+    ],
+)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, mlflow_auth_server, airflow_db):
+    """Clean days then drifted days of validated churn data; mlflow_default -> the auth server."""
+    uri, user, password = mlflow_auth_server
+    root = tmp_path_factory.mktemp("drift") / "data"
+    connection = {"conn_type": "mlflow", "host": uri, "login": user, "password": password}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW__MLOPS__DATA_ROOT", f"file://{root}")
+        patch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps(connection))
+        storage = DatasetStorageHook(root_uri=f"file://{root}")
+        for offset in range(CLEAN_DAYS + DRIFT_DAYS):
+            day = FIRST_DAY + timedelta(days=offset)
+            storage.write_partition("churn", "validated", day, churn.generate_day(day, ROWS, drift=DRIFT))
+        yield SimpleNamespace(storage=storage, hook=MLflowHook())
+
+
+def _train_runs() -> list:
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        runs = (
+            session.query(DagRun).filter(DagRun.dag_id == "mlops_train", DagRun.run_id.like("drift__%")).all()
+        )
+        return [SimpleNamespace(run_id=r.run_id, conf=dict(r.conf or {}), state=str(r.state)) for r in runs]
+
+
+def _xcom(result, task_id: str, key: str = "return_value"):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id="mlops_drift", run_id=result.run_id, task_id=task_id, key=key)
+            .one_or_none()
+        )
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def test_without_a_champion_the_check_says_so_and_ends(env):
+    assert env.hook.get_version_by_alias(MODEL, "champion") is None
+    result = run_dag("mlops_drift", LAST_CLEAN.isoformat())
+
+    assert result.state == "success", result
+    assert result.task_states["trigger_retrain"] == "skipped"
+    summary = _xcom(result, "check")
+    assert summary["status"] == "no_champion" and "No champion" in summary["message"]
+    assert _train_runs() == []
+
+
+def test_clean_days_trigger_no_training(env):
+    trained = run_dag("mlops_train", LAST_CLEAN.isoformat(), conf={"window_days": CLEAN_DAYS})
+    assert trained.state == "success", trained
+    assert env.hook.get_version_by_alias(MODEL, "champion") is not None
+
+    result = run_dag("mlops_drift", LAST_CLEAN.isoformat())
+
+    assert result.state == "success", result
+    assert result.task_states["no_retrain"] == "success"
+    assert result.task_states["trigger_retrain"] == "skipped"
+    summary = _xcom(result, "check")
+    assert summary["status"] == "checked" and summary["drifted"] is False
+    assert "No dataset drift" in _xcom(result, "decide", "retrain_decision")["reason"]
+    assert _train_runs() == []
+
+
+def test_drifted_days_trigger_exactly_one_training_with_the_documented_conf(env):
+    result = run_dag("mlops_drift", LAST_DRIFTED.isoformat())
+
+    assert result.state == "success", result
+    assert result.task_states["trigger_retrain"] == "success"
+    summary = _xcom(result, "check")
+    assert summary["drifted"] is True
+    assert {"monthly_charges", "tenure_months", "contract_type", "region"} <= set(summary["drifted_features"])
+    assert "has_partner" not in summary["drifted_features"]  # untouched columns stay quiet
+
+    runs = _train_runs()
+    assert [r.run_id for r in runs] == [f"drift__{MODEL}__{LAST_DRIFTED}"]
+    conf = runs[0].conf
+    assert conf["reason"].startswith("Dataset drift")
+    assert conf["drifted_features"] == summary["drifted_features"]
+    assert conf["report_uri"] == summary["report_uri"]
+    start = LAST_DRIFTED - timedelta(days=2)
+    assert conf["window"] == {"start": start.isoformat(), "end": LAST_DRIFTED.isoformat()}
+
+    report = env.storage.report_path("churn", "drift", LAST_DRIFTED)
+    assert json.loads((report / "report.json").read_text())["report"]["drifted"] is True
+    assert "<svg" in (report / "report.html").read_text()
+
+    monitoring = env.hook.client.get_experiment_by_name(f"mlops/{MODEL}/monitoring")
+    [run] = env.hook.client.search_runs(
+        [monitoring.experiment_id], filter_string="tags.`mlops.role` = 'monitoring'"
+    )
+    history = env.hook.client.get_metric_history(run.info.run_id, "drift_share")
+    assert [m.step for m in history] == [LAST_CLEAN.toordinal(), LAST_DRIFTED.toordinal()]
+
+
+def test_rerun_of_the_same_day_triggers_no_second_training(env):
+    result = run_dag("mlops_drift", LAST_DRIFTED.isoformat())
+
+    assert result.state == "success", result
+    assert result.task_states["trigger_retrain"] == "skipped"
+    assert "cooldown" in _xcom(result, "decide", "retrain_decision")["reason"]
+    assert len(_train_runs()) == 1
+
+
+def test_dry_run_reports_drift_but_triggers_nothing(env):
+    day = LAST_DRIFTED - timedelta(days=1)
+    result = run_dag("mlops_drift", day.isoformat(), conf={"dry_run": True, "cooldown_days": 0})
+
+    assert result.state == "success", result
+    assert result.task_states["trigger_retrain"] == "skipped"
+    decision = _xcom(result, "decide", "retrain_decision")
+    assert decision["retrain"] is False and "dry run" in decision["reason"]
+    assert len(_train_runs()) == 1
