@@ -17,7 +17,6 @@ With no champion yet, or no validated data in the window, the check says so and 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pendulum
@@ -25,6 +24,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
+from mlops_provider.dag_defaults import config_name_param, default_args
 from mlops_provider.operators.drift import DriftRetrainBranchOperator, MLflowDriftCheckOperator
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "include" / "models"
@@ -38,21 +38,9 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
-    default_args={
-        "owner": "mlops",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=10),
-    },
+    default_args=default_args(retries=2),
     params={
-        "model": Param(
-            "churn",
-            type="string",
-            pattern=r"^[a-z][a-z0-9_]{0,62}$",
-            title="Model",
-            description="A model configured in include/models/<model>.yaml.",
-        ),
+        "model": config_name_param("model"),
         "check_date": Param(
             None,
             type=["null", "string"],

@@ -22,13 +22,13 @@ Params: `dataset` (a file `include/datasets/<dataset>.yaml`), `partition_date`, 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
 from mlops_provider.assets import VALIDATED_DATA_ALIAS
+from mlops_provider.dag_defaults import config_name_param, default_args
 from mlops_provider.operators.ingest import DatasetIngestPartitionOperator
 from mlops_provider.operators.validation import GXValidatePartitionOperator
 
@@ -42,21 +42,9 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=4,
-    default_args={
-        "owner": "mlops",
-        "retries": 3,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=10),
-    },
+    default_args=default_args(retries=3),
     params={
-        "dataset": Param(
-            "churn",
-            type="string",
-            pattern=r"^[a-z][a-z0-9_]{0,62}$",
-            title="Dataset",
-            description="Name of a dataset configured in include/datasets/<name>.yaml.",
-        ),
+        "dataset": config_name_param("dataset"),
         "partition_date": Param(
             None,
             type=["null", "string"],

@@ -14,6 +14,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, Param
 
+from mlops_provider.dag_defaults import config_name_param, default_args
 from mlops_provider.operators.registry import MLflowRollbackChampionOperator
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "include" / "models"
@@ -25,15 +26,9 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "mlops", "retries": 0},
+    default_args=default_args(retries=0),
     params={
-        "model": Param(
-            "churn",
-            type="string",
-            pattern=r"^[a-z][a-z0-9_]{0,62}$",
-            title="Model",
-            description="A model configured in include/models/<model>.yaml.",
-        ),
+        "model": config_name_param("model"),
         "version": Param(
             1,
             type="integer",

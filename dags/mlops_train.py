@@ -23,13 +23,13 @@ the configured one), `force_promote` (skip the champion comparison; minimums sti
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, Param, XComArg, conf
 
 from mlops_provider.assets import validated_data_asset
+from mlops_provider.dag_defaults import config_name_param, default_args
 from mlops_provider.operators.evaluation import MLflowEvaluateChallengerOperator
 from mlops_provider.operators.registry import MLflowRegisterModelOperator
 from mlops_provider.operators.training import (
@@ -40,10 +40,8 @@ from mlops_provider.operators.training import (
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "include" / "models"
 MODEL_CONFIG = f"{MODELS_DIR}/{{{{ params.model }}}}.yaml"
-DEFAULT_MODEL = "churn"
 # The dataset of the default model: its validated-data asset can schedule this DAG.
 DEFAULT_DATASET = "churn"
-NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 
 with DAG(
     dag_id="mlops_train",
@@ -55,21 +53,9 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
-    default_args={
-        "owner": "mlops",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=10),
-    },
+    default_args=default_args(retries=2),
     params={
-        "model": Param(
-            DEFAULT_MODEL,
-            type="string",
-            pattern=NAME_PATTERN,
-            title="Model",
-            description="A model configured in include/models/<model>.yaml.",
-        ),
+        "model": config_name_param("model"),
         "end_date": Param(
             None,
             type=["null", "string"],
