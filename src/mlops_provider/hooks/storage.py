@@ -5,7 +5,8 @@ uses an Airflow ``aws`` connection (with ``endpoint_url`` in its extra for MinIO
 
 Publishing a partition (see ``core.partitions`` for the layout):
 
-1. the data is written to a content-addressed ``part-<sha256 prefix>.parquet`` in the partition folder;
+1. the data is streamed to a temporary file while its sha256 is computed, then published under its
+   content-addressed name ``part-<sha256 prefix>.parquet`` in the partition folder;
 2. the manifest naming that file is committed last, in one step (rename on local disk, a single
    PUT on S3, both atomic);
 3. data files the new manifest does not name (the previous version, debris of crashed writes)
@@ -16,6 +17,7 @@ A crash before step 2 leaves the previous version readable and nothing new visib
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from functools import cached_property
@@ -38,6 +40,48 @@ if TYPE_CHECKING:
 
 _SUPPORTED_SCHEMES = ("file", "s3")
 
+# How partitions are encoded. LZ4 (the unambiguous LZ4_RAW Parquet codec) decodes ~1.5x faster than
+# zstd and encodes ~1.3x faster, for files ~40 % larger (5M rows x 20 columns: 347 vs 245 MB).
+# Dictionary encoding is tried on string columns only: categories shrink to a few bits per value,
+# while on numbers it is mostly wasted work (a unique id column falls back to plain by itself).
+# Readers need nothing of this: Parquet records the codec and encodings of every column chunk, so
+# partitions written with another codec (zstd, before) stay readable.
+PARQUET_COMPRESSION = "lz4_raw"
+# Batches are gathered into row groups of about this many bytes (Arrow size) before encoding: big
+# enough for good compression and few chunks on reading, small enough to keep writer memory flat.
+ROW_GROUP_BYTES = 64 << 20
+
+
+def parquet_write_options(schema: pa.Schema) -> dict[str, Any]:
+    """The ``pyarrow.parquet.ParquetWriter`` options partitions are written with."""
+    import pyarrow as pa
+
+    strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    return {"compression": PARQUET_COMPRESSION, "use_dictionary": strings}
+
+
+class _HashingWriter:
+    """A binary sink that computes the sha256 and size of what goes through it."""
+
+    def __init__(self, sink: Any) -> None:
+        import hashlib
+
+        self.sink = sink
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self.sink.write(data)
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+    def close(self) -> None:
+        self.closed = True  # the sink belongs to the caller
+
 
 def configured_data_root() -> str:
     """Return the data root URI from ``[mlops] data_root`` (default: under ``AIRFLOW_HOME``)."""
@@ -59,6 +103,51 @@ def _stream_digest(local_path: str) -> tuple[int, str]:
             sha.update(block)
             size += len(block)
     return size, sha.hexdigest()
+
+
+def _write_parquet(sink: _HashingWriter, data: pa.Table | pa.RecordBatchReader) -> int:
+    """Encode ``data`` as Parquet into ``sink``, a row group per ~``ROW_GROUP_BYTES``; return the rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if isinstance(data, pa.Table):
+        data = pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
+    rows = 0
+    try:
+        with pq.ParquetWriter(sink, data.schema, **parquet_write_options(data.schema)) as writer:
+            pending: list[pa.RecordBatch] = []
+            pending_bytes = 0
+            for batch in data:
+                pending.append(batch)
+                pending_bytes += batch.nbytes
+                rows += batch.num_rows
+                if pending_bytes >= ROW_GROUP_BYTES:
+                    group = pa.Table.from_batches(pending)
+                    writer.write_table(group, row_group_size=max(1, group.num_rows))
+                    pending, pending_bytes = [], 0
+            if pending:
+                group = pa.Table.from_batches(pending)
+                writer.write_table(group, row_group_size=max(1, group.num_rows))
+    finally:
+        data.close()  # stops a reader's producer if writing failed
+    return rows
+
+
+def _read_parquet(source: Any) -> pa.Table:
+    """Decode a whole Parquet file with every column as one contiguous chunk.
+
+    ``ParquetFile.read`` joins the row groups (``read_table`` would hand back 128K-row chunks):
+    numpy views of single-chunk columns need no copy, and pandas hashes (factorizes) a
+    single-chunk string column without merging per-chunk dictionaries.
+    """
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(source).read(use_threads=True)
+
+
+def _check_digest(path: ObjectStoragePath, data_file: parts.DataFile, size: int, sha256: str) -> None:
+    if size != data_file.size or sha256 != data_file.sha256:
+        raise PartitionIntegrityError(f"{path} does not match the sha256 in its manifest")
 
 
 class DatasetStorageHook(BaseHook):
@@ -149,7 +238,6 @@ class DatasetStorageHook(BaseHook):
         import hashlib
 
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         manifest = self.read_manifest(dataset, zone, ds)
         folder = self.partition_path(dataset, zone, ds)
@@ -160,20 +248,43 @@ class DatasetStorageHook(BaseHook):
             path = folder / data_file.name
             try:
                 if self.is_local:
-                    # Hash while streaming, then let Parquet map the file: the bytes are never held
-                    # twice. The file is content-addressed, so it cannot change in between.
-                    size, digest = _stream_digest(path.path) if verify else (data_file.size, data_file.sha256)
-                    source = path.path
-                else:
-                    payload = path.read_bytes()
-                    size, digest = len(payload), hashlib.sha256(payload).hexdigest()
-                    source = pa.BufferReader(payload)
+                    tables.append(self._read_local_file(path, data_file, verify))
+                    continue
+                payload = path.read_bytes()
             except FileNotFoundError:
                 raise PartitionIntegrityError(f"{path} is named by the manifest but missing") from None
-            if verify and (size != data_file.size or digest != data_file.sha256):
-                raise PartitionIntegrityError(f"{path} does not match the sha256 in its manifest")
-            tables.append(pq.read_table(source, memory_map=self.is_local))
+            if verify:
+                _check_digest(path, data_file, len(payload), hashlib.sha256(payload).hexdigest())
+            tables.append(_read_parquet(pa.BufferReader(payload)))
         return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+    @staticmethod
+    def _read_local_file(path: ObjectStoragePath, data_file: parts.DataFile, verify: bool) -> pa.Table:
+        """Decode a local data file while another thread hashes it.
+
+        Decoding (pyarrow) and hashing both run without the GIL, so the check costs little wall
+        time on a second core, and the file is read from disk once (the second reader finds it in
+        the page cache). The file is content-addressed: it cannot change in between. The digest is
+        checked before the table (or a decoding error) is handed on, so unverified data never
+        leaves this method.
+        """
+        import pyarrow as pa
+
+        if not verify:
+            return _read_parquet(path.path)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-sha256") as pool:
+            digest = pool.submit(_stream_digest, path.path)
+            try:
+                table, error = _read_parquet(path.path), None
+            except (pa.ArrowException, OSError) as err:
+                table, error = None, err
+            size, sha = digest.result()
+        _check_digest(path, data_file, size, sha)
+        if error is not None:
+            raise error
+        return table
 
     def list_partitions(
         self,
@@ -203,25 +314,29 @@ class DatasetStorageHook(BaseHook):
         dataset: str,
         zone: str,
         ds: date | str,
-        table: pa.Table,
+        table: pa.Table | pa.RecordBatchReader,
         *,
         source: str | None = None,
         produced_by: dict[str, Any] | None = None,
     ) -> parts.Manifest:
         """Publish ``table`` as the partition of ``dataset`` for ``ds``, replacing any previous one.
 
-        Idempotent: publishing the same table again gives an identical data file and digest.
+        ``table`` may be a ``RecordBatchReader``: its batches are then encoded as they arrive, so
+        memory stays flat whatever the size of the partition. If the reader raises, nothing is
+        published, the previous version stays, and the exception propagates unchanged.
+
+        Idempotent: publishing the same data again gives an identical data file and digest.
         Returns the committed manifest.
         """
         folder = self.partition_path(dataset, zone, ds)
         self._forget_listings()
         folder.mkdir(parents=True, exist_ok=True)
-        data_file = self._write_data_file(folder, table)
+        data_file, row_count = self._write_data_file(folder, table)
         manifest = parts.build_manifest(
             dataset=dataset,
             zone=zone,
             ds=ds,
-            row_count=table.num_rows,
+            row_count=row_count,
             schema=[{"name": f.name, "type": str(f.type)} for f in table.schema],
             files=[data_file],
             source=source,
@@ -383,7 +498,13 @@ class DatasetStorageHook(BaseHook):
         os.replace(tmp.path, path.path)
 
     def _copy_file_atomic(self, source: ObjectStoragePath, target: ObjectStoragePath) -> None:
-        """Copy one file so that ``target`` appears whole; on local disk without holding its bytes."""
+        """Copy one data file so that ``target`` appears whole.
+
+        On local disk the copy is a hard link when the file system allows it: data files are
+        content-addressed and never modified in place (a new version is a new file, renamed in), so
+        two names for one immutable file are as safe as two copies, and cost no time or space.
+        Elsewhere the bytes are copied (locally without holding them in memory).
+        """
         if not self.is_local:
             self.write_bytes_atomic(target, source.read_bytes())
             return
@@ -391,27 +512,69 @@ class DatasetStorageHook(BaseHook):
         import shutil
 
         tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-        shutil.copyfile(source.path, tmp.path)
+        try:
+            os.link(source.path, tmp.path)
+        except OSError:  # another file system, or no hard links there
+            shutil.copyfile(source.path, tmp.path)
         os.replace(tmp.path, target.path)
 
-    def _write_data_file(self, folder: ObjectStoragePath, table: pa.Table) -> parts.DataFile:
-        """Write ``table`` as a content-addressed Parquet file; identical content is written once."""
-        import hashlib
+    def _write_data_file(
+        self, folder: ObjectStoragePath, data: pa.Table | pa.RecordBatchReader
+    ) -> tuple[parts.DataFile, int]:
+        """Write ``data`` as a content-addressed Parquet file; identical content is written once.
 
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        The Parquet bytes are hashed as they are written to a temporary file (local disk: a hidden
+        file in the partition folder, renamed; object store: a local spool file, uploaded in one
+        PUT once complete), then the file takes its name from the digest. Returns the data file and
+        its row count.
+        """
+        import os
+        import tempfile
 
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
-        payload = sink.getvalue()
-        digest = hashlib.sha256(payload).hexdigest()
-        data_file = parts.DataFile(name=parts.data_file_name(digest[:32]), size=payload.size, sha256=digest)
-        path = folder / data_file.name
-        # A file of this name and size already holds these bytes: rewriting it in place could
-        # expose a half-written file to a reader of the current manifest.
-        if not (path.exists() and path.stat().st_size == data_file.size):
-            self.write_bytes_atomic(path, payload)
-        return data_file
+        if not self.is_local:
+            with tempfile.TemporaryFile(prefix="mlops-part-") as spool:
+                data_file, rows = self._encode(spool, data)
+                path = folder / data_file.name
+                if not self._holds(path, data_file):
+                    import shutil
+
+                    spool.seek(0)
+                    with path.open("wb") as upload:
+                        shutil.copyfileobj(spool, upload, 8 << 20)
+            return data_file, rows
+
+        tmp_path = (folder / f".part-{uuid.uuid4().hex}.tmp").path
+        try:
+            with open(tmp_path, "wb") as handle:
+                data_file, rows = self._encode(handle, data)
+                os.fsync(handle.fileno())
+            path = folder / data_file.name
+            if self._holds(path, data_file):
+                os.unlink(tmp_path)
+            else:
+                os.replace(tmp_path, path.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_path)
+            raise
+        return data_file, rows
+
+    @staticmethod
+    def _encode(handle: Any, data: pa.Table | pa.RecordBatchReader) -> tuple[parts.DataFile, int]:
+        sink = _HashingWriter(handle)
+        rows = _write_parquet(sink, data)
+        handle.flush()
+        digest = sink.sha.hexdigest()
+        return parts.DataFile(name=parts.data_file_name(digest[:32]), size=sink.size, sha256=digest), rows
+
+    @staticmethod
+    def _holds(path: ObjectStoragePath, data_file: parts.DataFile) -> bool:
+        """Whether ``path`` already holds these bytes (same content-addressed name and size).
+
+        Then it is left alone: rewriting it in place could expose a half-written file to a reader
+        of the current manifest.
+        """
+        return path.exists() and path.stat().st_size == data_file.size
 
     def _commit(self, folder: ObjectStoragePath, manifest: parts.Manifest) -> None:
         """Publish ``manifest`` in one atomic write, then remove the files it no longer names."""

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from mlops_provider.core.datasets import DatasetConfig
-    from mlops_provider.core.ingest import SourceDataError
+    from mlops_provider.core.ingest import PrefetchedBatches, SourceDataError
     from mlops_provider.hooks.storage import DatasetStorageHook
 
 
@@ -109,7 +109,7 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
 
     def _stream_files(
         self, storage: DatasetStorageHook, config: DatasetConfig, ds: date, uri: str
-    ) -> tuple[list[ObjectStoragePath], pa.RecordBatchReader, str]:
+    ) -> tuple[list[ObjectStoragePath], PrefetchedBatches, str]:
         """The source files, and a reader that streams them in order as batches of the schema.
 
         Nothing is read until the reader is consumed; the next blocks are parsed in a background

@@ -176,3 +176,29 @@ def test_good_day_on_s3_through_an_aws_connection(s3_bucket, monkeypatch, airflo
     assert hook.read_manifest("churn", "validated", "2026-06-01").row_count == ROWS
     assert hook.read_partition("churn", "validated", "2026-06-01").num_rows == ROWS
     assert boto3  # the objects above went over HTTP through boto3 / s3fs to the moto server
+
+
+def test_bad_value_deep_in_a_streamed_file_keeps_that_days_published_version(
+    data_root, published_neighbour, monkeypatch
+):
+    from mlops_provider.core import ingest
+
+    monkeypatch.setattr(ingest, "BLOCK_SIZE", 16 << 10)  # the file streams in many blocks
+    hook = storage(data_root)
+    raw_before = hook.read_manifest("churn", "raw", GOOD_NEIGHBOUR)
+    (landed,) = (p for p in hook.resolve_source(f"{data_root}/landing/churn/*") if GOOD_NEIGHBOUR in p.name)
+    header, *rows = landed.read_text().splitlines()
+    position = header.replace('"', "").split(",").index("monthly_charges")
+    last = rows[-1].split(",")
+    last[position] = "n/a"
+    rows[-1] = ",".join(last)
+    landed.write_text("\n".join([header, *rows]) + "\n")
+
+    result = run_dag("mlops_ingest", GOOD_NEIGHBOUR)
+
+    assert result.task_states["ingest"] == "failed"
+    assert "column 'monthly_charges' (double)" in _evidence(hook, GOOD_NEIGHBOUR, "ingest")
+    assert hook.read_manifest("churn", "raw", GOOD_NEIGHBOUR) == raw_before
+    assert hook.read_manifest("churn", "validated", GOOD_NEIGHBOUR) == published_neighbour
+    folder = hook.partition_path("churn", "raw", GOOD_NEIGHBOUR)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["_manifest.json", raw_before.files[0].name])

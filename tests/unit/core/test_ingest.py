@@ -152,3 +152,106 @@ def test_parquet_with_invalid_utf8_strings_is_rejected(tmp_path):
     pq.write_table(bad, path)
     with pytest.raises(SourceDataError, match="'region' holds bytes that are not valid UTF-8"):
         read_source(path, "parquet", SCHEMA, name="latin1.parquet")
+
+
+def _many_rows_csv(rows: int, bad_row: int | None = None) -> bytes:
+    lines = [HEADER]
+    for i in range(rows):
+        row = ROW.replace("C000000001", f"C{i:09d}")
+        lines.append(row.replace(",70.5,", ",n/a,") if i == bad_row else row)
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_csv_larger_than_one_block_streams_to_the_identical_table(tmp_path, monkeypatch):
+    from pyarrow import csv
+
+    from mlops_provider.core import ingest
+
+    monkeypatch.setattr(ingest, "BLOCK_SIZE", 16 << 10)  # ~150 rows per block
+    path = _write(tmp_path, "big.csv", _many_rows_csv(5_000))
+
+    batches = list(ingest.iter_source(path, "csv", SCHEMA, name="big.csv"))
+
+    assert len(batches) > 10
+    assert all(batch.schema == SCHEMA for batch in batches)
+    whole = csv.read_csv(
+        path,
+        convert_options=csv.ConvertOptions(
+            column_types=SCHEMA, null_values=ingest.NULL_VALUES, quoted_strings_can_be_null=False
+        ),
+    )
+    assert pa.Table.from_batches(batches).equals(whole.select(SCHEMA.names))
+
+
+def test_bad_value_in_a_later_block_is_named_when_the_stream_reaches_it(tmp_path, monkeypatch):
+    from mlops_provider.core import ingest
+
+    monkeypatch.setattr(ingest, "BLOCK_SIZE", 16 << 10)
+    path = _write(tmp_path, "late.csv", _many_rows_csv(3_000, bad_row=2_500))
+    stream = ingest.iter_source(path, "csv", SCHEMA, name="file:///landing/late.csv")
+
+    assert next(stream).num_rows > 0  # the first blocks are fine
+    with pytest.raises(SourceDataError, match=r"column 'monthly_charges' \(double\)"):
+        list(stream)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_parquet_and_jsonl_stream_in_batches_too(tmp_path, monkeypatch, fmt):
+    from mlops_provider.core import ingest
+
+    monkeypatch.setattr(ingest, "BLOCK_SIZE", 16 << 10)
+    monkeypatch.setattr(ingest, "PARQUET_BATCH_ROWS", 100)
+    table = ingest.read_source(_write(tmp_path, "x.csv", _many_rows_csv(1_000)), "csv", SCHEMA, name="x")
+    path = str(tmp_path / f"x.{fmt}")
+    if fmt == "parquet":
+        pq.write_table(table, path)
+    else:
+        records = table.to_pylist()
+        lines = "".join(json.dumps(r, default=lambda v: v.isoformat()) + "\n" for r in records)
+        _write(tmp_path, "x.jsonl", lines.encode())
+
+    batches = list(ingest.iter_source(path, fmt, SCHEMA, name=path))
+
+    assert len(batches) > 1
+    assert pa.Table.from_batches(batches).equals(table)
+
+
+def test_prefetch_hands_on_batches_in_order_and_reraises_the_source_error():
+    from mlops_provider.core.ingest import prefetch
+
+    schema = pa.schema([("x", pa.int64())])
+
+    def batches(fail_at: int | None):
+        for i in range(20):
+            if i == fail_at:
+                raise SourceDataError("late.csv", ["column 'x' (int64): bad value"])
+            yield pa.record_batch([pa.array([i, i])], schema=schema)
+
+    with prefetch(schema, batches(None), depth=2) as stream:
+        values = pa.Table.from_batches(list(stream)).column("x").to_pylist()
+    assert values == [i for i in range(20) for _ in range(2)]
+    with prefetch(schema, batches(15), depth=2) as stream, pytest.raises(SourceDataError) as caught:
+        list(stream)
+    assert caught.value.source_name == "late.csv"
+    assert caught.value.problems == ["column 'x' (int64): bad value"]
+
+
+def test_prefetch_stops_its_thread_when_the_reader_is_closed_early():
+    import threading
+
+    from mlops_provider.core.ingest import prefetch
+
+    schema = pa.schema([("x", pa.int64())])
+    produced = []
+
+    def endless():
+        while True:
+            produced.append(1)
+            yield pa.record_batch([pa.array([len(produced)])], schema=schema)
+
+    stream = prefetch(schema, endless(), depth=2)
+    assert next(iter(stream)).num_rows == 1
+    stream.close()
+
+    assert not [t for t in threading.enumerate() if t.name == "mlops-source-prefetch"]
+    assert len(produced) <= 5  # bounded read-ahead, then stopped
