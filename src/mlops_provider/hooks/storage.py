@@ -321,9 +321,11 @@ class DatasetStorageHook(BaseHook):
     ) -> parts.Manifest:
         """Publish ``table`` as the partition of ``dataset`` for ``ds``, replacing any previous one.
 
-        ``table`` may be a ``RecordBatchReader``: its batches are then encoded as they arrive, so
-        memory stays flat whatever the size of the partition. If the reader raises, nothing is
-        published, the previous version stays, and the exception propagates unchanged.
+        ``table`` may be a ``RecordBatchReader`` (or anything with ``schema``, iteration over record
+        batches and ``close``, like ``core.ingest.PrefetchedBatches``): its batches are then encoded
+        as they arrive, so memory stays flat whatever the size of the partition. If the stream
+        raises, nothing is published, the previous version stays, and the exception propagates
+        unchanged.
 
         Idempotent: publishing the same data again gives an identical data file and digest.
         Returns the committed manifest.

@@ -35,11 +35,15 @@ def storage(root: str) -> DatasetStorageHook:
 
 
 def test_good_day_is_published_to_validated(data_root):
+    import pyarrow as pa
+
     land(data_root, "2026-03-01")
+    pool = pa.default_memory_pool().backend_name
 
     result = run_dag("mlops_ingest", "2026-03-01")
 
     assert result.state == "success", result
+    assert pa.default_memory_pool().backend_name == pool  # validation's jemalloc pool was scoped
     hook = storage(data_root)
     manifest = hook.read_manifest("churn", "validated", "2026-03-01")
     assert manifest.row_count == ROWS

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -378,3 +379,49 @@ def test_html_report_of_a_good_day(validation, suite):
     page = validation.render_validation_html(outcome, title="Validation of churn 2024-01-31", context={})
     assert "PASSED" in page and "FAILED" not in page
     assert page.count('class="passed"') == len(suite["expectations"])
+
+
+# ------------------------------------------------------------------- the DataFrame GX is given
+
+
+def test_referenced_columns_are_those_whose_values_an_expectation_reads(validation, suite):
+    table = good_table(10)
+    referenced = validation.referenced_columns(table, suite)
+    per_column = {e["kwargs"]["column"] for e in suite["expectations"] if "column" in e["kwargs"]}
+    assert referenced == per_column  # the column set of expect_table_columns_to_match_set is names only
+
+    pair = {
+        "type": "expect_column_pair_values_to_be_equal",
+        "kwargs": {"column_A": "region", "column_B": "churned"},
+    }
+    compound = {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["tenure_months"]}}
+    extra = validation.referenced_columns(table, {"expectations": [pair, compound]})
+    assert extra == {"region", "churned", "tenure_months"}
+    conditional = {**pair, "kwargs": {**pair["kwargs"], "row_condition": 'contract_type=="one_year"'}}
+    assert validation.referenced_columns(table, {"expectations": [conditional]}) == set(SCHEMA.names)
+
+
+def test_only_referenced_numbers_become_numpy_and_nothing_is_copied(validation):
+    table = good_table(1_000)
+    frame = validation.arrow_to_pandas(table, numpy_columns={"tenure_months", "snapshot_ts", "region"})
+
+    assert list(frame.columns) == table.column_names
+    assert frame["tenure_months"].dtype == np.dtype("int64")
+    assert str(frame["snapshot_ts"].dtype).startswith("datetime64")
+    assert isinstance(frame["monthly_charges"].dtype, pd.ArrowDtype)  # unreferenced number
+    assert isinstance(frame["region"].dtype, pd.ArrowDtype)  # strings always stay Arrow
+    buffer = table.column("tenure_months").chunk(0).buffers()[1]
+    view = frame["tenure_months"].to_numpy()
+    assert view.__array_interface__["data"][0] == buffer.address  # a view of the Arrow buffer
+
+
+@pytest.mark.parametrize("defect", ["none", *DEFECTS], ids=str)
+def test_verdicts_do_not_depend_on_how_columns_are_chunked(validation, suite, defect):
+    table = good_table() if defect == "none" else DEFECTS[defect][0](good_table())
+    chunked = pa.Table.from_batches(table.to_batches(max_chunksize=300))
+    assert chunked.column(0).num_chunks > 1
+
+    one = validation.validate_table(table.combine_chunks(), suite, batch_name="churn/2024-01-31")
+    many = validation.validate_table(chunked, suite, batch_name="churn/2024-01-31")
+
+    assert (one.success, one.statistics, one.failures) == (many.success, many.statistics, many.failures)
