@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
 REPORT_URL_KEY = "report_url"
+_JEMALLOC_DECAY_MS = 1000  # Arrow's default for its jemalloc pool
 
 
 @contextmanager
@@ -46,9 +47,11 @@ def _arrow_memory_pool_for_hashing() -> Iterator[None]:
         return
     previous = pa.default_memory_pool()
     pa.set_memory_pool(pool)
+    pa.jemalloc_set_decay_ms(0)
     try:
         yield
     finally:
+        pa.jemalloc_set_decay_ms(_JEMALLOC_DECAY_MS)
         pa.set_memory_pool(previous)
 
 
