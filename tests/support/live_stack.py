@@ -40,6 +40,8 @@ BOOT_DEADLINE = 300.0
 HEALTH_DEADLINE = 60.0
 STOP_DEADLINE = 90.0
 BACKFILL_CREATE_DEADLINE = 120.0
+DAG_PARSE_DEADLINE = 180.0
+DAG_RUN_DEADLINE = 300.0
 LOG_TAIL_LINES = 80
 AIRFLOW_HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 # Requests to the stack never go through a proxy from the environment.
@@ -47,6 +49,11 @@ _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
+
+def quote(segment: str) -> str:
+    """One URL path segment (run ids contain ``:`` and ``+``)."""
+    return urllib.parse.quote(segment, safe="")
 
 
 def wait_for(
@@ -477,6 +484,73 @@ class LiveStack:
         if unpause:
             self.set_paused(dag_id, False)
         return answer
+
+    # -- DAGs and runs ---------------------------------------------------------------------------
+
+    def wait_for_dag(self, dag_id: str, deadline: float = DAG_PARSE_DEADLINE) -> dict:
+        """Wait until the dag-processor has parsed ``dag_id`` (``GET /api/v2/dags/{dag_id}`` -> 200).
+
+        Prints the import errors if it never appears.
+        """
+
+        def parsed() -> dict | None:
+            status, body = self.request("GET", f"/api/v2/dags/{quote(dag_id)}")
+            return body if status == 200 else None
+
+        try:
+            return wait_for(f"the dag-processor to parse {dag_id}", parsed, deadline, self.check_running, 1.0)
+        except BaseException:
+            print("import errors:", self.request("GET", "/api/v2/importErrors"))
+            raise
+
+    def dag_runs(self, dag_id: str, **params: Any) -> dict:
+        """``GET /api/v2/dags/{dag_id}/dagRuns`` with query ``params``: ``{dag_runs, total_entries}``."""
+        return self.api("GET", f"/api/v2/dags/{quote(dag_id)}/dagRuns", params={"limit": 100, **params})
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        """The run's task instances (mapped ones once per map index)."""
+        path = f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id)}/taskInstances"
+        return list(self.api("GET", path, params={"limit": 100})["task_instances"])
+
+    def xcom(
+        self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1
+    ) -> Any:
+        """The deserialised value of one XCom entry (``.../xcomEntries/{key}``)."""
+        path = f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id)}/taskInstances/{quote(task_id)}"
+        entry = self.api("GET", f"{path}/xcomEntries/{quote(key)}", params={"map_index": map_index})
+        return entry["value"]
+
+    def wait_for_dag_run(
+        self, dag_id: str, run_id: str, deadline: float = DAG_RUN_DEADLINE, interval: float = 1.0
+    ) -> dict:
+        """Poll the run until it is ``success`` or ``failed`` and return it.
+
+        If it failed or did not finish within ``deadline`` seconds, the state of every task instance
+        and the tail of their logs are printed and the test fails.
+        """
+        path = f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id)}"
+        end = time.monotonic() + deadline
+        while True:
+            run = self.api("GET", path)
+            if run["state"] in ("success", "failed") or time.monotonic() > end:
+                break
+            self.check_running()
+            time.sleep(interval)
+        if run["state"] != "success":
+            states = {
+                f"{ti['task_id']}[{ti['map_index']}]" if ti["map_index"] >= 0 else ti["task_id"]: ti["state"]
+                for ti in self.task_instances(dag_id, run_id)
+            }
+            self.dump_task_logs(dag_id, run_id)
+            pytest.fail(
+                f"{dag_id} run {run_id} is {run['state']} after {deadline:.0f} s at most; tasks: {states}"
+            )
+        return run
+
+    @property
+    def jwt_secret(self) -> str:
+        """The secret the API server signs its JWTs with (``<home>/secrets.json``, written by stack.py)."""
+        return json.loads((self.home / "secrets.json").read_text())["jwt_secret"]
 
     # -- logs -----------------------------------------------------------------------------------
 
