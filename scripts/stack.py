@@ -1,12 +1,21 @@
 #!/usr/bin/env python3
 """Run the local stack: an MLflow tracking server and Airflow, SQLite, loopback only.
 
-Commands (``up`` is the default, so ``stack.py --airflow-port 0`` means ``stack.py up --airflow-port 0``):
+Commands (``demo`` is the default, so ``stack.py --home H`` means ``stack.py demo --home H``):
 
-  up      start MLflow and Airflow, wait until both are healthy, print where to log in, then wait;
-          Ctrl-C (SIGINT) or SIGTERM stops every process it started and exits 0.
+  demo    the main command: start the stack in the background if --home has none running (else reuse
+          it), run the MLOps demo through Airflow's REST API (example data, backfill of mlops_ingest,
+          mlops_train, drifted days, mlops_drift and the retraining it triggers), print a summary with
+          the wall time of each phase, exit 0 and leave the stack running (exit 1 naming the DAG run and
+          task to look at if a step fails). Running it again reuses what exists. See scripts/demo.py.
+  up      start MLflow and Airflow in the foreground, wait until both are healthy, print where to log
+          in, then wait; Ctrl-C (SIGINT) or SIGTERM stops every process it started and exits 0.
           A second ``up`` on the same --home while a stack runs prints that stack's URLs and exits 1.
-  down    stop a stack started by another process (through its stack.json), exit 0.
+  down    stop a stack started by another process or by ``demo`` (through its stack.json), exit 0.
+  reset   ``down``, then delete the demo state in --home: ``data/`` (the data root: landing files,
+          partitions, reports), ``mlflow/`` (mlflow.db and artifacts), ``airflow/`` (airflow.db,
+          airflow.cfg, task logs), ``logs/`` and ``demo.json`` / ``demo-summary.json``. The login
+          (``passwords.json``) and ``secrets.json`` are kept.
   status  print the running stack's URLs and health; exit 0 if it runs, 1 if not.
   airflow run the ``airflow`` CLI with the stack's environment, e.g.
           ``stack.py airflow connections get mlflow_default -o json``.
@@ -19,6 +28,10 @@ Airflow's components (api-server, scheduler, dag-processor, triggerer) are start
 than through ``airflow standalone``: standalone's scheduler and triggerer always start their log servers
 on 0.0.0.0/[::] ports 8793/8794, which are neither loopback-only nor free when two stacks run. With
 LocalExecutor the API server reads task logs from the shared local log folder, so they are not needed.
+
+SQLite: ``up`` writes ``airflow/config/airflow_local_settings.py`` (see SQLITE_LOCAL_SETTINGS), which
+makes a transaction that starts with a SAVEPOINT take the write lock first. Without it Airflow 3.3
+refuses about one backfill creation in twenty with 503 "database is locked".
 
 Standard library only: this runs before anything heavy is imported, with the project venv's python.
 """
@@ -64,7 +77,7 @@ LEADER_FIRST = frozenset({"airflow-scheduler"})
 # Seconds after which a leader still running gets a second SIGTERM, which it takes as "stop now": the
 # triggerer otherwise waits 10 s "for triggers to clean up" even when it runs none.
 SIGNAL_AGAIN_AFTER = {"airflow-triggerer": 2.0}
-COMMANDS = ("up", "down", "status", "airflow")
+COMMANDS = ("demo", "up", "down", "reset", "status", "airflow")
 LOG_TAIL_LINES = 60
 # Requests to the stack never go through a proxy from the environment.
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -290,6 +303,45 @@ def airflow_env(paths: Paths, bin_dir: Path, airflow_port: int, mlflow_port: int
     return env
 
 
+SQLITE_LOCAL_SETTINGS = '''"""SQLite tuning of the stack, written by scripts/stack.py at each `up`.
+
+Airflow creates a backfill's runs in SAVEPOINTs. On SQLite a SAVEPOINT outside a transaction starts a
+deferred one: its first SELECT takes a read snapshot and its first INSERT then fails at once with
+"database is locked" (SQLITE_BUSY_SNAPSHOT, no busy wait) whenever another process (scheduler,
+dag-processor, heartbeats) committed in between; the API answers POST /api/v2/backfills with 503.
+Beginning such a transaction with BEGIN IMMEDIATE takes the write lock first (waiting for it like any
+writer), so the snapshot cannot go stale. Only transactions that start with a SAVEPOINT change: a global
+BEGIN IMMEDIATE deadlocks Airflow's nested sessions (e.g. `airflow db migrate`).
+"""
+
+from sqlalchemy import create_engine, event
+
+
+def create_metadata_engine(sql_alchemy_conn, *, engine_args, connect_args):
+    engine = create_engine(sql_alchemy_conn, connect_args=connect_args, **engine_args, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "savepoint")
+        def _write_lock_before_a_first_savepoint(conn, name):
+            dbapi_connection = conn.connection.dbapi_connection
+            if not dbapi_connection.in_transaction:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+
+    return engine
+'''
+
+
+def write_local_settings(paths: Paths) -> None:
+    """Write ``airflow_local_settings.py`` into AIRFLOW_HOME/config (on sys.path of every component)."""
+    folder = paths.airflow_home / "config"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "airflow_local_settings.py"
+    if not target.exists() or target.read_text() != SQLITE_LOCAL_SETTINGS:
+        tmp = folder / f".airflow_local_settings.{os.getpid()}.tmp"
+        tmp.write_text(SQLITE_LOCAL_SETTINGS)
+        os.replace(tmp, target)
+
+
 # ------------------------------------------------------------------------------------- process table
 
 
@@ -495,10 +547,24 @@ def stop_groups(
 # --------------------------------------------------------------------------------------------- health
 
 
-def http_get(url: str, timeout: float = 3.0) -> tuple[int, bytes] | None:
-    """GET ``url`` bypassing proxies: (status, body), or None if nothing answered."""
+def http_get(
+    url: str,
+    timeout: float = 3.0,
+    *,
+    method: str = "GET",
+    body: object | None = None,
+    token: str | None = None,
+) -> tuple[int, bytes] | None:
+    """One HTTP request bypassing proxies (GET unless ``method``; ``body`` sent as JSON, ``token`` as a
+    bearer token): (status, raw body), or None if nothing answered.
+    """
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        with _HTTP.open(url, timeout=timeout) as response:
+        with _HTTP.open(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -685,6 +751,7 @@ class Stack:
         if ports["airflow"] == ports["mlflow"]:
             raise StackError("Airflow and MLflow cannot share a port")
         self.ports = ports
+        write_local_settings(self.paths)
         password = ensure_password(self.paths)
         af_env = airflow_env(self.paths, bin_dir, ports["airflow"], ports["mlflow"])
         self.mlflow = Server(
@@ -881,6 +948,42 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo (scripts/demo.py) on the stack of --home, starting the stack if needed."""
+    sys.modules.setdefault("stack", sys.modules[__name__])  # demo.py imports this module as `stack`
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import demo
+
+    return demo.run(args)
+
+
+# What ``reset`` deletes from --home (see the module docstring): all demo state, not the login.
+RESET_PATHS = ("data", "mlflow", "airflow", "logs", "demo.json", "demo-summary.json")
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    """Stop the stack if it runs, then delete the demo state (RESET_PATHS) from --home."""
+    import shutil
+
+    paths = Paths(Path(args.home).resolve())
+    lock = Lock(paths.lock) if paths.home.exists() else None
+    cmd_down(args)
+    if lock is not None and not lock.acquire():
+        raise StackError(f"an `up` still holds {paths.lock}: stop it first")
+    removed = []
+    for name in RESET_PATHS:
+        target = paths.home / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+        else:
+            continue
+        removed.append(name)
+    print(f"Removed from {paths.home}: {', '.join(removed) or 'nothing (no demo state)'}; kept the login.")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Print the recorded stack and its live health; 0 if it runs, 1 if not."""
     paths = Paths(Path(args.home).resolve())
@@ -934,24 +1037,44 @@ def build_parser() -> argparse.ArgumentParser:
         "--stop-timeout", type=float, default=30.0, help="seconds to wait after SIGTERM before SIGKILL"
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", parents=[common], help="start the stack in the foreground (default)")
-    up.add_argument(
+    ports = argparse.ArgumentParser(add_help=False)
+    ports.add_argument(
         "--airflow-port",
         type=port_arg,
         default=None,
         help=f"Airflow port; default {DEFAULT_AIRFLOW_PORT} or a free one if busy; 0: any free port",
     )
-    up.add_argument(
+    ports.add_argument(
         "--mlflow-port",
         type=port_arg,
         default=None,
         help=f"MLflow port; default {DEFAULT_MLFLOW_PORT} or a free one if busy; 0: any free port",
     )
-    up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for health")
+    ports.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for health")
+    up = sub.add_parser("up", parents=[common, ports], help="start the stack in the foreground")
     up.set_defaults(func=cmd_up)
-    sub.add_parser("down", parents=[common], help="stop a stack started elsewhere").set_defaults(
+    demo = sub.add_parser(
+        "demo",
+        parents=[common, ports],
+        help="the default: start the stack if needed, run the demo, print a summary, leave it running",
+    )
+    demo.add_argument(
+        "--end-date",
+        default=None,
+        help="last drifted day, YYYY-MM-DD, in the past (default: yesterday, UTC, at the first run; "
+        "stored in <home>/demo.json and reused)",
+    )
+    demo.add_argument("--rows", type=int, default=None, help="rows per example day (default: 5000)")
+    demo.set_defaults(func=cmd_demo)
+    sub.add_parser("down", parents=[common], help="stop the stack (started by demo or up)").set_defaults(
         func=cmd_down
     )
+    sub.add_parser(
+        "reset",
+        parents=[common],
+        help="stop the stack, delete the demo state: data/, mlflow/, airflow/, logs/, demo*.json "
+        "(keeps the login)",
+    ).set_defaults(func=cmd_reset)
     sub.add_parser("status", parents=[common], help="show the running stack").set_defaults(func=cmd_status)
     af = sub.add_parser("airflow", parents=[common], help="run the airflow CLI with the stack's environment")
     af.add_argument("airflow_args", nargs=argparse.REMAINDER, help="arguments of `airflow`")
@@ -960,10 +1083,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``up`` when no command is given."""
+    """Entry point: ``demo`` when no command is given."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
-        argv.insert(0, "up")
+        argv.insert(0, "demo")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -1,0 +1,159 @@
+"""The demo command (``scripts/stack.py demo``, what ``scripts/run-stack`` runs) end to end.
+
+It runs the demo against a fresh temporary ``--home`` on free loopback ports: the demo starts the stack
+detached, drives the whole loop through the REST API and exits 0 with a summary, leaving the stack
+running. The test checks the summary's facts (``<home>/demo-summary.json`` and the printed text), runs
+the demo a second time (everything is reused), then stops the stack with ``stack.py down`` and kills by
+PID whatever would be left of the stack's sessions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import psutil
+import pytest
+
+from tests.support.live_stack import STACK, StackRun, clean_env, session_processes, tail, wait_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+DEMO_DEADLINE = 600.0  # the demo's own goal is 5 minutes on an idle 2-core machine, boot included
+SECOND_RUN_DEADLINE = 120.0
+MODEL = "churn_classifier"
+
+
+def run_demo(home: Path, deadline: float) -> tuple[subprocess.CompletedProcess, float]:
+    """``stack.py demo`` on free ports with state in ``home``; (result with its output, wall seconds)."""
+    began = time.monotonic()
+    runner = StackRun(proc=None, home=home, output=home.with_name("unused.log"), started=began)  # type: ignore[arg-type]
+    result = runner.stack_py("demo", "--airflow-port", "0", "--mlflow-port", "0", timeout=deadline)
+    return result, time.monotonic() - began
+
+
+def stack_sessions(home: Path) -> set[int]:
+    """The sessions of the detached ``up`` process and of every server it recorded."""
+    try:
+        state = json.loads((home / "stack.json").read_text())
+    except (OSError, ValueError):
+        return set()
+    return {state["pid"], *(rec["pgid"] for rec in state.get("processes", []))}
+
+
+def dump(home: Path, output: Path) -> None:
+    """Print the demo's output, the stack's output and every server and task log tail."""
+    text = output.read_text(errors="replace") if output.exists() else "(none)"
+    print(f"\n===== demo output ({output}) =====\n{text}")
+    for log in sorted((home / "logs").glob("*.log")):
+        print("\n" + tail(log))
+    for log in sorted((home / "airflow" / "logs").glob("dag_id=*/**/*.log")):
+        if '"level":"error"' in log.read_text(errors="replace"):
+            print("\n" + tail(log, 40))
+
+
+def kill_sessions(sids: set[int]) -> None:
+    """SIGKILL, by PID, every live process of the sessions ``sids`` (each led by a process we started)."""
+    for proc in session_processes(sids):
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    wait_for("the killed processes to go", lambda: not session_processes(sids), 30)
+
+
+@pytest.fixture
+def demo_home(tmp_path: Path) -> Iterator[tuple[Path, set[int]]]:
+    """A fresh --home; at the end ``stack.py down`` and SIGKILL of whatever is left, by PID."""
+    home = tmp_path / "stack"
+    sids: set[int] = set()
+    try:
+        yield home, sids
+    finally:
+        sids |= stack_sessions(home)
+        subprocess.run(
+            [sys.executable, str(STACK), "down", "--home", str(home)],
+            capture_output=True,
+            timeout=120,
+            env=clean_env(),
+            check=False,
+        )
+        kill_sessions(sids)
+
+
+def test_demo_runs_the_whole_loop_and_a_second_run_reuses_it(demo_home, tmp_path: Path) -> None:
+    home, sids = demo_home
+    output = tmp_path / "demo-1.log"
+    try:
+        result, seconds = run_demo(home, DEMO_DEADLINE)
+        sids |= stack_sessions(home)
+        text = result.stdout + result.stderr
+        output.write_text(text)
+        print(f"\ndemo finished in {seconds:.1f} s with status {result.returncode}\n{text[-4000:]}")
+        assert result.returncode == 0
+        facts = json.loads((home / "demo-summary.json").read_text())
+
+        # 14 clean + 3 drifted days validated, none quarantined.
+        assert len(facts["validated"]) == 17
+        assert facts["validated"][0] == facts["days"]["clean"][0]
+        assert facts["validated"][-1] == facts["days"]["drifted"][1]
+        assert facts["quarantined"] == []
+        # At least two versions, one of them the champion.
+        versions = facts["models"]
+        assert len(versions) >= 2, versions
+        assert sum("champion" in v["aliases"] for v in versions) == 1, versions
+        # The drift check saw drift and its retraining run succeeded.
+        assert facts["drift"]["drifted"] is True
+        assert len(facts["drift"]["drifted_features"]) >= 5
+        assert facts["retrain"]["run_id"].startswith(f"drift__{MODEL}__")
+        assert facts["retrain"]["state"] == "success"
+        assert (home / "data" / "churn" / "reports" / "drift" / f"ds={facts['drift']['check_date']}").is_dir()
+        # The printed summary: timings by phase, URLs and login, how to stop.
+        for phase in ("boot", "data", "backfill", "train", "drift + retrain", "total"):
+            assert phase in facts["timings"], facts["timings"]
+        assert "Timings" in text and "Airflow UI" in text and "admin /" in text
+        assert "run-stack down" in text or "stack.py down" in text
+        # The stack keeps running after the demo.
+        assert (
+            subprocess.run(
+                [sys.executable, str(STACK), "status", "--home", str(home)],
+                capture_output=True,
+                env=clean_env(),
+                timeout=60,
+                check=False,
+            ).returncode
+            == 0
+        )
+
+        # A second run reuses the stack and everything the first one made.
+        second, seconds = run_demo(home, SECOND_RUN_DEADLINE)
+        second_text = second.stdout + second.stderr
+        print(f"\nsecond demo run: {seconds:.1f} s, status {second.returncode}\n{second_text[-2500:]}")
+        assert second.returncode == 0
+        assert "Reusing the stack" in second_text
+        again = json.loads((home / "demo-summary.json").read_text())
+        assert again["validated"] == facts["validated"]
+        assert [v["version"] for v in again["models"]] == [v["version"] for v in versions]
+        assert again["retrain"] == facts["retrain"]
+    except BaseException:
+        dump(home, output)
+        raise
+
+    # down stops every process the demo started.
+    sids |= stack_sessions(home)
+    down = subprocess.run(
+        [sys.executable, str(STACK), "down", "--home", str(home)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=180,
+        check=False,
+    )
+    assert down.returncode == 0, down.stderr
+    wait_for("every stack process to exit", lambda: not session_processes(sids), 30)
