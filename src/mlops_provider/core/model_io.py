@@ -9,10 +9,13 @@
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     import pandas as pd
@@ -20,6 +23,18 @@ if TYPE_CHECKING:
 # Distributions the saved model needs to be loaded and served.
 _REQUIREMENTS = ("mlflow-skinny", "scikit-learn", "skops", "pandas", "numpy", "scipy", "pyarrow")
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+
+
+@contextmanager
+def quiet_skops() -> Iterator[None]:
+    """Silence warnings while skops (de)serialises.
+
+    skops looks type names up with ``getattr`` across every loaded module, which trips the
+    deprecation shims of unrelated packages: over 1,000 warnings per model with Airflow loaded.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def pinned_requirements() -> list[str]:
@@ -35,13 +50,9 @@ def pinned_requirements() -> list[str]:
 
 def trusted_types(model: object) -> list[str]:
     """The types skops must trust to load ``model``; refuse types from other packages."""
-    import warnings
+    with quiet_skops():
+        import skops.io
 
-    import skops.io
-
-    # skops looks type names up across loaded modules, tripping unrelated deprecation shims.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
         untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     foreign = [name for name in untrusted if not name.startswith(_TRUSTED_PREFIXES)]
     if foreign:
@@ -59,13 +70,14 @@ def save_sklearn_model(model: object, path: Path, *, input_example: pd.DataFrame
     from mlflow.models import infer_signature
 
     signature = infer_signature(input_example, model.predict_proba(input_example))
-    mlflow.sklearn.save_model(
-        model,
-        str(path),
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-        skops_trusted_types=trusted_types(model),
-        signature=signature,
-        input_example=input_example,
-        pip_requirements=pinned_requirements(),
-        pyfunc_predict_fn="predict_proba",
-    )
+    with quiet_skops():
+        mlflow.sklearn.save_model(
+            model,
+            str(path),
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            skops_trusted_types=trusted_types(model),
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=pinned_requirements(),
+            pyfunc_predict_fn="predict_proba",
+        )

@@ -210,7 +210,9 @@ class MLflowHook(BaseHook):
 
         import mlflow.sklearn
 
-        with tempfile.TemporaryDirectory(prefix="mlops-model-") as tmp:
+        from mlops_provider.core.model_io import quiet_skops
+
+        with tempfile.TemporaryDirectory(prefix="mlops-model-") as tmp, quiet_skops():
             return mlflow.sklearn.load_model(str(self.download_artifacts(run_id, MODEL_ARTIFACT_PATH, tmp)))
 
     # -- links -------------------------------------------------------------------------------------

@@ -254,14 +254,21 @@ class SklearnTrainCandidateOperator(ModelOperator):
 
     @staticmethod
     def _log_reference(hook, run_id, model, dataset, pipeline, frame, folder) -> None:
-        """Store a reference profile of the training data (and the model's scores on it)."""
-        from mlops_provider.core.profile import build_reference_profile
+        """Store a reference profile of the training data and of the model's scores on it.
 
+        Built from ``reference_sample_rows`` training rows drawn at random (seeded): enough for
+        bins and category shares to within a fraction of the drift thresholds, and it keeps
+        scoring the reference cheap (a full 30-day window costs seconds per candidate).
+        """
+        from mlops_provider.core.profile import build_reference_profile
+        from mlops_provider.core.training import positive_proba, reference_sample
+
+        sample = reference_sample(frame, model.reference_sample_rows, random_state=model.random_state)
         profile = build_reference_profile(
-            frame,
+            sample,
             numeric=dataset.features.get("numeric", []),
             categorical=dataset.features.get("categorical", []) + dataset.features.get("boolean", []),
-            scores=pipeline.predict_proba(frame)[:, 1],
+            scores=positive_proba(pipeline, sample),
             sample_rows=model.reference_sample_rows,
             seed=model.random_state,
         )
