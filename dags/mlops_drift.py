@@ -40,7 +40,7 @@ with DAG(
     render_template_as_native_obj=True,
     default_args=default_args(retries=2),
     params={
-        "model": config_name_param("model"),
+        "model": config_name_param("model", MODELS_DIR),
         "check_date": Param(
             None,
             type=["null", "string"],

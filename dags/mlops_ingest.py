@@ -44,7 +44,7 @@ with DAG(
     max_active_runs=4,
     default_args=default_args(retries=3),
     params={
-        "dataset": config_name_param("dataset"),
+        "dataset": config_name_param("dataset", DATASETS_DIR),
         "partition_date": Param(
             None,
             type=["null", "string"],

@@ -28,7 +28,7 @@ with DAG(
     max_active_runs=1,
     default_args=default_args(retries=0),
     params={
-        "model": config_name_param("model"),
+        "model": config_name_param("model", MODELS_DIR),
         "version": Param(
             1,
             type="integer",

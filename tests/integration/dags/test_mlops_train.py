@@ -215,7 +215,13 @@ def test_too_few_partitions_fail_with_a_clear_reason(trained):
 
 @pytest.mark.parametrize(
     "conf",
-    [{"window_days": 1}, {"grid": {"C": "not-a-list"}}, {"model": "../etc"}, {"force_promote": "yes"}],
+    [
+        {"window_days": 1},
+        {"grid": {"C": "not-a-list"}},
+        {"model": "../etc"},
+        {"model": "nope"},
+        {"force_promote": "yes"},
+    ],
 )
 def test_invalid_conf_is_refused_before_anything_runs(conf, airflow_db):
     from airflow.sdk.definitions.param import ParamValidationError
