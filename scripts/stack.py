@@ -29,9 +29,11 @@ than through ``airflow standalone``: standalone's scheduler and triggerer always
 on 0.0.0.0/[::] ports 8793/8794, which are neither loopback-only nor free when two stacks run. With
 LocalExecutor the API server reads task logs from the shared local log folder, so they are not needed.
 
-SQLite: ``up`` writes ``airflow/config/airflow_local_settings.py`` (see SQLITE_LOCAL_SETTINGS), which
-makes a transaction that starts with a SAVEPOINT take the write lock first. Without it Airflow 3.3
-refuses about one backfill creation in twenty with 503 "database is locked".
+``up`` writes ``airflow/config/airflow_local_settings.py`` (see LOCAL_SETTINGS), which every Airflow
+component imports: on SQLite a transaction that starts with a SAVEPOINT takes the write lock first
+(without it Airflow 3.3 refuses about one backfill creation in twenty-five with 503 "database is
+locked"), and the scheduler preloads the libraries the tasks import, which its LocalExecutor workers
+and their tasks inherit by fork (MLOPS_STACK_PRELOAD=0 in the environment of ``up`` turns that off).
 
 Standard library only: this runs before anything heavy is imported, with the project venv's python.
 """
@@ -291,6 +293,10 @@ def airflow_env(paths: Paths, bin_dir: Path, airflow_port: int, mlflow_port: int
             "AIRFLOW__API__PORT": str(airflow_port),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{airflow_port}/execution/",
             "AIRFLOW__CORE__PARALLELISM": "4",
+            # How often the scheduler activates assets that tasks emitted through an alias (such as
+            # mlops.<dataset>.validated) and orphans unreferenced ones; the default 60 s leaves a new
+            # asset invisible to GET /api/v2/assets for up to a minute after its first event.
+            "AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL": "10",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
@@ -303,7 +309,7 @@ def airflow_env(paths: Paths, bin_dir: Path, airflow_port: int, mlflow_port: int
     return env
 
 
-SQLITE_LOCAL_SETTINGS = '''"""SQLite tuning of the stack, written by scripts/stack.py at each `up`.
+LOCAL_SETTINGS = '''"""Tuning of the stack, written by scripts/stack.py at each `up` (edits are lost).
 
 Airflow creates a backfill's runs in SAVEPOINTs. On SQLite a SAVEPOINT outside a transaction starts a
 deferred one: its first SELECT takes a read snapshot and its first INSERT then fails at once with
@@ -314,7 +320,23 @@ writer), so the snapshot cannot go stale. Only transactions that start with a SA
 BEGIN IMMEDIATE deadlocks Airflow's nested sessions (e.g. `airflow db migrate`).
 """
 
+import importlib
+import os
+import sys
+
 from sqlalchemy import create_engine, event
+
+__all__ = ["create_metadata_engine"]  # what Airflow takes from this module
+
+PRELOAD = (
+    "pandas",
+    "pyarrow.parquet",
+    "great_expectations",
+    "scipy.stats",
+    "sklearn.linear_model",
+    "sklearn.pipeline",
+    "mlflow",
+)
 
 
 def create_metadata_engine(sql_alchemy_conn, *, engine_args, connect_args):
@@ -328,6 +350,18 @@ def create_metadata_engine(sql_alchemy_conn, *, engine_args, connect_args):
                 dbapi_connection.execute("BEGIN IMMEDIATE")
 
     return engine
+
+
+# LocalExecutor forks its workers from the scheduler and every task from a worker, so modules imported
+# here, in the scheduler only, are already loaded in each task: a task of mlops_ingest or mlops_train
+# then starts without seconds of imports (great_expectations alone takes ~4 s). MLOPS_STACK_PRELOAD=0
+# turns it off.
+if sys.argv[1:2] == ["scheduler"] and os.environ.get("MLOPS_STACK_PRELOAD", "1") != "0":
+    for _module in PRELOAD:
+        try:
+            importlib.import_module(_module)
+        except Exception as _exc:  # a missing or broken package must not stop the scheduler
+            print(f"airflow_local_settings: not preloading {_module}: {_exc!r}", file=sys.stderr)
 '''
 
 
@@ -336,9 +370,9 @@ def write_local_settings(paths: Paths) -> None:
     folder = paths.airflow_home / "config"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "airflow_local_settings.py"
-    if not target.exists() or target.read_text() != SQLITE_LOCAL_SETTINGS:
+    if not target.exists() or target.read_text() != LOCAL_SETTINGS:
         tmp = folder / f".airflow_local_settings.{os.getpid()}.tmp"
-        tmp.write_text(SQLITE_LOCAL_SETTINGS)
+        tmp.write_text(LOCAL_SETTINGS)
         os.replace(tmp, target)
 
 

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-import sys
 import time
 from typing import TYPE_CHECKING
 
 import psutil
 import pytest
 
-from tests.support.live_stack import STACK, StackRun, clean_env, session_processes, tail, wait_for
+from tests.support.live_stack import StackRun, session_processes, tail, wait_for
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator
     from pathlib import Path
 
@@ -32,11 +31,16 @@ SECOND_RUN_DEADLINE = 120.0
 MODEL = "churn_classifier"
 
 
+def stack_py(home: Path, command: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``stack.py COMMAND --home HOME ARGS`` (output captured), through the live-stack helper."""
+    runner = StackRun(proc=None, home=home, output=home.with_name("unused.log"), started=0.0)  # type: ignore[arg-type]
+    return runner.stack_py(command, *args, timeout=timeout)
+
+
 def run_demo(home: Path, deadline: float) -> tuple[subprocess.CompletedProcess, float]:
     """``stack.py demo`` on free ports with state in ``home``; (result with its output, wall seconds)."""
     began = time.monotonic()
-    runner = StackRun(proc=None, home=home, output=home.with_name("unused.log"), started=began)  # type: ignore[arg-type]
-    result = runner.stack_py("demo", "--airflow-port", "0", "--mlflow-port", "0", timeout=deadline)
+    result = stack_py(home, "demo", "--airflow-port", "0", "--mlflow-port", "0", timeout=deadline)
     return result, time.monotonic() - began
 
 
@@ -77,13 +81,7 @@ def demo_home(tmp_path: Path) -> Iterator[tuple[Path, set[int]]]:
         yield home, sids
     finally:
         sids |= stack_sessions(home)
-        subprocess.run(
-            [sys.executable, str(STACK), "down", "--home", str(home)],
-            capture_output=True,
-            timeout=120,
-            env=clean_env(),
-            check=False,
-        )
+        stack_py(home, "down")
         kill_sessions(sids)
 
 
@@ -120,16 +118,7 @@ def test_demo_runs_the_whole_loop_and_a_second_run_reuses_it(demo_home, tmp_path
         assert "Timings" in text and "Airflow UI" in text and "admin /" in text
         assert "run-stack down" in text or "stack.py down" in text
         # The stack keeps running after the demo.
-        assert (
-            subprocess.run(
-                [sys.executable, str(STACK), "status", "--home", str(home)],
-                capture_output=True,
-                env=clean_env(),
-                timeout=60,
-                check=False,
-            ).returncode
-            == 0
-        )
+        assert stack_py(home, "status").returncode == 0
 
         # A second run reuses the stack and everything the first one made.
         second, seconds = run_demo(home, SECOND_RUN_DEADLINE)
@@ -147,13 +136,13 @@ def test_demo_runs_the_whole_loop_and_a_second_run_reuses_it(demo_home, tmp_path
 
     # down stops every process the demo started.
     sids |= stack_sessions(home)
-    down = subprocess.run(
-        [sys.executable, str(STACK), "down", "--home", str(home)],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=180,
-        check=False,
-    )
+    down = stack_py(home, "down", timeout=180)
     assert down.returncode == 0, down.stderr
     wait_for("every stack process to exit", lambda: not session_processes(sids), 30)
+
+    # reset deletes the demo state and keeps the login.
+    reset = stack_py(home, "reset")
+    assert reset.returncode == 0, reset.stderr
+    for name in ("data", "mlflow", "airflow", "logs", "demo.json", "demo-summary.json"):
+        assert not (home / name).exists(), name
+    assert (home / "passwords.json").exists()
