@@ -856,8 +856,13 @@ def run(args) -> int:
         t0 = time.monotonic()
         try:
             phase()
-        except DemoError as exc:
-            print(f"\nerror in phase {name}: {exc}", file=sys.stderr, flush=True)
+        except (DemoError, KeyboardInterrupt) as exc:
+            what = (
+                f"error in phase {name}: {exc}"
+                if isinstance(exc, DemoError)
+                else f"interrupted in phase {name}"
+            )
+            print(f"\n{what}", file=sys.stderr, flush=True)
             print(
                 f"\nThe stack keeps running for you to look: {state['urls']['airflow']} "
                 f"(login {state['user']} / {state['password']}). Run the demo again to continue where it "
