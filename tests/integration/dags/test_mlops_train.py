@@ -228,3 +228,14 @@ def test_invalid_conf_is_refused_before_anything_runs(conf, airflow_db):
 
     with pytest.raises(ParamValidationError):
         run_dag("mlops_train", LAST_DAY.isoformat(), conf=conf)
+
+
+def test_scheduling_on_validated_data_is_opt_in(monkeypatch, airflow_db):
+    from airflow.sdk import Asset
+
+    from tests.support.dags import load_dag
+
+    assert load_dag("mlops_train").schedule is None
+    monkeypatch.setenv("AIRFLOW__MLOPS__TRAIN_ON_VALIDATED_DATA", "True")
+    schedule = load_dag("mlops_train").schedule
+    assert isinstance(schedule, Asset) and schedule.name == "mlops.churn.validated"
