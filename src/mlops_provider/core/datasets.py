@@ -100,23 +100,32 @@ class DatasetConfig:
             ) from None
 
 
+def read_config_mapping(path: Path, error: type[ValueError], what: str) -> dict:
+    """The top-level mapping of a YAML configuration file; ``error`` names what is wrong otherwise.
+
+    :param what: the kind of configuration, for messages (``dataset``, ``model``).
+    """
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise error(f"No {what} configuration at {path}") from None
+    except (OSError, yaml.YAMLError) as err:
+        raise error(f"Cannot read {what} configuration {path}: {err}") from None
+    if not isinstance(raw, dict):
+        raise error(f"{path}: expected a mapping at the top level")
+    return raw
+
+
 def load_dataset_config(path: str | Path) -> DatasetConfig:
     """Read and validate a dataset YAML file.
 
     :raises DatasetConfigError: the file is missing, not YAML, or inconsistent (every problem found
         is listed in the message).
     """
-    import yaml
-
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise DatasetConfigError(f"No dataset configuration at {path}") from None
-    except (OSError, yaml.YAMLError) as err:
-        raise DatasetConfigError(f"Cannot read dataset configuration {path}: {err}") from None
-    if not isinstance(raw, dict):
-        raise DatasetConfigError(f"{path}: expected a mapping at the top level")
+    raw = read_config_mapping(path, DatasetConfigError, "dataset")
     return parse_dataset_config(raw, base_dir=path.parent, config_path=path)
 
 

@@ -33,7 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_provider.core.datasets import FEATURE_KINDS, DatasetConfigError, load_dataset_config
+from mlops_provider.core.datasets import (
+    FEATURE_KINDS,
+    DatasetConfigError,
+    load_dataset_config,
+    read_config_mapping,
+)
 from mlops_provider.core.evaluation import METRICS
 from mlops_provider.core.promotion import GatePolicy
 
@@ -229,17 +234,8 @@ def load_model_config(path: str | Path) -> ModelConfig:
     :raises ModelConfigError: the file is missing, not YAML, or inconsistent (every problem found
         is listed in the message).
     """
-    import yaml
-
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ModelConfigError(f"No model configuration at {path}") from None
-    except (OSError, yaml.YAMLError) as err:
-        raise ModelConfigError(f"Cannot read model configuration {path}: {err}") from None
-    if not isinstance(raw, dict):
-        raise ModelConfigError(f"{path}: expected a mapping at the top level")
+    raw = read_config_mapping(path, ModelConfigError, "model")
     return parse_model_config(raw, base_dir=path.parent, config_path=path)
 
 
