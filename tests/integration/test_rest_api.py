@@ -60,14 +60,6 @@ def runs_count(stack: LiveStack) -> int:
     return int(stack.dag_runs(DAG_ID, limit=1)["total_entries"])
 
 
-def train_tasks(stack: LiveStack, run_id: str) -> dict[str, str]:
-    """``task_id[map_index] -> state`` of the run."""
-    return {
-        f"{ti['task_id']}[{ti['map_index']}]" if ti["map_index"] >= 0 else ti["task_id"]: ti["state"]
-        for ti in stack.task_instances(DAG_ID, run_id)
-    }
-
-
 # -------------------------------------------------------------------------------------- fixtures
 
 
@@ -149,7 +141,7 @@ def test_python_client_triggers_training_with_conf(live_stack: LiveStack, client
     assert run.conf == CONF
 
     # The grid of the conf replaced the configured one: one mapped candidate.
-    tasks = train_tasks(live_stack, run.dag_run_id)
+    tasks = live_stack.task_states(DAG_ID, run.dag_run_id)
     assert tasks == {
         "prepare": "success",
         "train[0]": "success",

@@ -512,6 +512,13 @@ class LiveStack:
         path = f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id)}/taskInstances"
         return list(self.api("GET", path, params={"limit": 100})["task_instances"])
 
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        """``task_id[map_index] -> state`` of the run (plain ``task_id`` for an unmapped task)."""
+        return {
+            f"{ti['task_id']}[{ti['map_index']}]" if ti["map_index"] >= 0 else ti["task_id"]: ti["state"]
+            for ti in self.task_instances(dag_id, run_id)
+        }
+
     def xcom(
         self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1
     ) -> Any:
@@ -537,10 +544,7 @@ class LiveStack:
             self.check_running()
             time.sleep(interval)
         if run["state"] != "success":
-            states = {
-                f"{ti['task_id']}[{ti['map_index']}]" if ti["map_index"] >= 0 else ti["task_id"]: ti["state"]
-                for ti in self.task_instances(dag_id, run_id)
-            }
+            states = self.task_states(dag_id, run_id)
             self.dump_task_logs(dag_id, run_id)
             pytest.fail(
                 f"{dag_id} run {run_id} is {run['state']} after {deadline:.0f} s at most; tasks: {states}"
