@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlops_provider.core.profile import category_counts, numeric_values, score_values
+from mlops_provider.core.profile import category_counts, numeric_values, score_values, sorted_sample
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -408,11 +408,7 @@ def _measure_numeric(
     reference_shares = np.array([*column.bin_counts, column.missing]) / column.rows
     current_shares = np.append(current_counts, missing) / values.size
 
-    if present.size > sample_rows:
-        sample = present[rng.choice(present.size, sample_rows, replace=False)]
-    else:
-        sample = present.copy()
-    sample.sort()
+    sample = sorted_sample(present, sample_rows, rng)
     reference = column.sample
     statistics: dict[str, float | None] = dict.fromkeys(("ks", "p_value", "wasserstein", "wasserstein_norm"))
     if sample.size and reference.size:

@@ -250,6 +250,13 @@ def score_values(scores: Any, rows: int) -> np.ndarray:
     return values
 
 
+def sorted_sample(values: np.ndarray, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """A seeded random sample of at most ``rows`` of ``values`` (all of them when fewer), sorted; a copy."""
+    sample = values[rng.choice(values.size, rows, replace=False)] if values.size > rows else values.copy()
+    sample.sort()
+    return sample
+
+
 def category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
     """Rows per category key and the number of missing rows, counted over the whole column."""
     counts = series.value_counts(dropna=False, sort=False)
@@ -311,11 +318,7 @@ def _numeric_profile(
     edges = np.unique(quantiles)
     edges = edges[edges < present.max()]
     bin_counts = np.bincount(np.searchsorted(edges, present, side="left"), minlength=edges.size + 1)
-    if present.size > sample_rows:
-        sample = present[rng.choice(present.size, sample_rows, replace=False)]
-    else:
-        sample = present.copy()
-    sample.sort()
+    sample = sorted_sample(present, sample_rows, rng)
     return NumericProfile(
         name=name,
         rows=values.size,
