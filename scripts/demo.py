@@ -362,6 +362,10 @@ class Demo:
                 )
             time.sleep(POLL)
 
+    def wait_run(self, dag_id: str, run_id: str, label: str, deadline: float) -> None:
+        """:meth:`wait_runs` for the single run ``run_id`` (which may not exist yet)."""
+        self.wait_runs(dag_id, label, lambda: [r for r in [self.get_run(dag_id, run_id)] if r], 1, deadline)
+
     def task_states(self, dag_id: str, run_id: str) -> str:
         """The run's started tasks in order with their states, e.g. ``prepare success, train 2/4 success``."""
         body = self.rest.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances")
@@ -532,13 +536,7 @@ class Demo:
         conf["reason"] = "demo: first model on the clean days"
         _, did = self.ensure_run(TRAIN, plan.train_run_id, None, conf)
         self.say(f"  {TRAIN} run {plan.train_run_id}: {did}")
-        self.wait_runs(
-            TRAIN,
-            TRAIN,
-            lambda: [r for r in [self.get_run(TRAIN, plan.train_run_id)] if r],
-            1,
-            TRAIN_DEADLINE,
-        )
+        self.wait_run(TRAIN, plan.train_run_id, TRAIN, TRAIN_DEADLINE)
         champion = self.alias_version("champion")
         if champion is None:
             raise DemoError(
@@ -561,9 +559,7 @@ class Demo:
         run_id, did = self.ensure_run(DRIFT, plan.drift_run_id, logical, conf)
         self.set_paused(DRIFT, False)
         self.say(f"  {DRIFT} run {run_id} (check_date {plan.end}): {did}")
-        self.wait_runs(
-            DRIFT, DRIFT, lambda: [r for r in [self.get_run(DRIFT, run_id)] if r], 1, DRIFT_DEADLINE
-        )
+        self.wait_run(DRIFT, run_id, DRIFT, DRIFT_DEADLINE)
         self.drift_run = run_id
         self.drift_summary = self.xcom(DRIFT, run_id, "check") or {}
         decision = self.xcom(DRIFT, run_id, "decide", "retrain_decision") or {}
@@ -591,13 +587,7 @@ class Demo:
             else f"triggered by another {DRIFT} run (this one found it: cooldown)"
         )
         self.say(f"  retraining: {TRAIN} run {self.retrain_run}, {by}")
-        self.wait_runs(
-            TRAIN,
-            f"{TRAIN} (retrain)",
-            lambda: [r for r in [self.get_run(TRAIN, self.retrain_run)] if r],
-            1,
-            DRIFT_DEADLINE,
-        )
+        self.wait_run(TRAIN, self.retrain_run, f"{TRAIN} (retrain)", DRIFT_DEADLINE)
         versions = self.model_versions()
         if len(versions) < 2:
             raise DemoError(
