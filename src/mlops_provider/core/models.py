@@ -309,9 +309,7 @@ def parse_model_config(raw: dict, *, base_dir: Path, config_path: Path | None = 
         problems.append(f"'selection_metric' must be one of {', '.join(METRICS)}, not {selection_metric!r}")
         selection_metric = "roc_auc"
     gate = _parse_gate(raw.get("gate") or {}, selection_metric, problems)
-    random_state = raw.get("random_state", 0)
-    if isinstance(random_state, bool) or not isinstance(random_state, int) or random_state < 0:
-        problems.append(f"'random_state' must be an integer >= 0, not {random_state!r}")
+    random_state = _int_at_least(raw, "random_state", 0, 0, problems)
     reference_rows = _int_at_least(raw, "reference_sample_rows", 1, 10_000, problems)
 
     if problems:
