@@ -54,6 +54,11 @@ def improvement(metric: str, new: float, old: float) -> float:
     return difference if METRICS[validate_metric(metric)].greater_is_better else -difference
 
 
+def is_finite_number(value: Any) -> bool:
+    """A usable metric value: an int or float (not a bool) that is neither NaN nor infinite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _checked(y_true: Any, proba: Any) -> tuple[np.ndarray, np.ndarray]:
     """``y_true`` as 0/1 integers and ``proba`` as the positive-class probability, validated."""
     import numpy as np
@@ -127,7 +132,7 @@ def best_candidate(candidates: Sequence[dict], metric: str, *, id_key: str = "id
         if id_key not in candidate:
             raise ValueError(f"Every candidate needs an {id_key!r}; got keys {sorted(candidate)}.")
         value = (candidate.get("metrics") or {}).get(metric)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        if is_finite_number(value):
             scored.append((float(value), candidate))
     if not scored:
         raise ValueError(f"No candidate has a finite {metric!r} among {len(candidates)} candidate(s).")

@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from mlops_provider.core.evaluation import METRICS
+from mlops_provider.core.evaluation import METRICS, is_finite_number
 from mlops_provider.core.promotion import GateDecision
 
 # Lists longer than this are shortened to their first and last items in a table cell.
@@ -74,9 +74,7 @@ def _metrics_table(metrics: dict, comparison: dict) -> list[str]:
     rows = []
     for name in dict.fromkeys([*metrics, *champion]):
         new, old = metrics.get(name), champion.get(name)
-        numbers = all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (new, old)
-        )
+        numbers = is_finite_number(new) and is_finite_number(old)
         rows.append([name, new, old, f"{new - old:+.4f}" if numbers else None, _direction(name)])
     return _table(["Metric", "Challenger", f"Champion (version {version})", "Difference", "Better"], rows)
 

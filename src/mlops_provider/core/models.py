@@ -39,7 +39,7 @@ from mlops_provider.core.datasets import (
     load_dataset_config,
     read_config_mapping,
 )
-from mlops_provider.core.evaluation import METRICS
+from mlops_provider.core.evaluation import METRICS, is_finite_number
 from mlops_provider.core.promotion import GatePolicy
 
 if TYPE_CHECKING:
@@ -412,7 +412,7 @@ def _parse_gate(raw: Any, selection_metric: str, problems: list[str]) -> GatePol
     for name, bound in minimums.items():
         if name not in METRICS:
             problems.append(f"'gate.minimums' names unknown metric {name!r} (known: {', '.join(METRICS)})")
-        elif isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+        elif not is_finite_number(bound):
             problems.append(f"'gate.minimums.{name}' must be a number, not {bound!r}")
         else:
             valid[name] = float(bound)

@@ -25,7 +25,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlops_provider.core.evaluation import METRICS, improvement, validate_metric
+from mlops_provider.core.evaluation import METRICS, improvement, is_finite_number, validate_metric
 
 # Float slack when comparing an improvement with the margin (0.8123 - 0.8103 is not exactly 0.002).
 _EPSILON = 1e-12
@@ -50,9 +50,9 @@ class GatePolicy:
         validate_metric(self.metric)
         for name, bound in self.minimums.items():
             validate_metric(name)
-            if not _finite(bound):
+            if not is_finite_number(bound):
                 raise ValueError(f"The minimum for {name!r} must be a finite number, not {bound!r}.")
-        if not _finite(self.margin) or self.margin < 0:
+        if not is_finite_number(self.margin) or self.margin < 0:
             raise ValueError(f"The margin must be a finite number >= 0, not {self.margin!r}.")
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,10 +88,6 @@ class GateDecision:
         return cls(**{**data, "failed_minimums": tuple(data.get("failed_minimums") or ())})
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _json_safe(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
@@ -103,7 +99,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def _num(value: Any) -> str:
-    return f"{value:.4f}" if _finite(value) else "missing"
+    return f"{value:.4f}" if is_finite_number(value) else "missing"
 
 
 def _check_minimums(metrics: dict[str, float], minimums: dict[str, float]) -> list[tuple[str, str]]:
@@ -112,7 +108,7 @@ def _check_minimums(metrics: dict[str, float], minimums: dict[str, float]) -> li
     for name, bound in minimums.items():
         value = metrics.get(name)
         greater = METRICS[name].greater_is_better
-        if not _finite(value):
+        if not is_finite_number(value):
             relation = ">=" if greater else "<="
             failed.append((name, f"{name} is missing or not a number (needs {relation} {_num(bound)})"))
         elif greater and value < bound - _EPSILON:
@@ -170,7 +166,7 @@ def decide_promotion(
         return GateDecision(promote=True, reason=f"No champion exists and {passes}.", **decision)
 
     new, old = challenger.get(metric), champion.get(metric)
-    comparable = _finite(new) and _finite(old)
+    comparable = is_finite_number(new) and is_finite_number(old)
     gain = improvement(metric, new, old) if comparable else None
     versus = f"{metric} {_num(new)} vs {_num(old)} for champion version {version}"
     if force:
@@ -181,7 +177,7 @@ def decide_promotion(
             **decision,
         )
     if not comparable:
-        who = "challenger" if not _finite(new) else f"champion version {version}"
+        who = "challenger" if not is_finite_number(new) else f"champion version {version}"
         return GateDecision(
             promote=False,
             reason=f"Cannot compare on {metric}: the {who} has no finite value ({versus}); "
