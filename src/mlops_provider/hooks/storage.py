@@ -228,12 +228,23 @@ class DatasetStorageHook(BaseHook):
         except ValueError as err:
             raise PartitionIntegrityError(f"{path}: {err}") from None
 
-    def read_partition(self, dataset: str, zone: str, ds: date | str, *, verify: bool = True) -> pa.Table:
+    def read_partition(
+        self,
+        dataset: str,
+        zone: str,
+        ds: date | str,
+        *,
+        verify: bool = True,
+        expected_sha256: str | None = None,
+    ) -> pa.Table:
         """Return a published partition as one Arrow table.
 
         :param verify: check each data file's size and sha256 against the manifest.
+        :param expected_sha256: the partition digest a caller recorded earlier (lineage); a partition
+            re-published since then is refused rather than read.
         :raises PartitionNotFoundError: the partition has not been published.
-        :raises PartitionIntegrityError: a data file is missing or does not match its manifest.
+        :raises PartitionIntegrityError: a data file is missing or does not match its manifest, or
+            the partition's digest is not ``expected_sha256``.
         """
         import hashlib
 
@@ -243,6 +254,11 @@ class DatasetStorageHook(BaseHook):
         folder = self.partition_path(dataset, zone, ds)
         if manifest is None:
             raise PartitionNotFoundError(f"No published partition at {folder}")
+        if expected_sha256 is not None and manifest.sha256 != expected_sha256:
+            raise PartitionIntegrityError(
+                f"{folder} changed since it was recorded (sha256 {expected_sha256[:12]}..., now "
+                f"{manifest.sha256[:12]}...)"
+            )
         tables = []
         for data_file in manifest.files:
             path = folder / data_file.name

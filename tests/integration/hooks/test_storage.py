@@ -107,6 +107,17 @@ def test_tampered_data_file_is_detected(storage):
         storage.read_partition("churn", "raw", "2026-05-01")
 
 
+def test_a_partition_republished_since_it_was_recorded_is_refused(storage):
+    recorded = storage.write_partition("churn", "validated", "2026-05-02", _table(100)).sha256
+    assert (
+        storage.read_partition("churn", "validated", "2026-05-02", expected_sha256=recorded).num_rows == 100
+    )
+    storage.write_partition("churn", "validated", "2026-05-02", _table(100, offset=7))
+
+    with pytest.raises(PartitionIntegrityError, match="changed since it was recorded"):
+        storage.read_partition("churn", "validated", "2026-05-02", expected_sha256=recorded)
+
+
 def test_missing_partition_is_a_clear_error(storage):
     with pytest.raises(PartitionNotFoundError, match="No published partition"):
         storage.read_partition("churn", "raw", "2026-06-01")
