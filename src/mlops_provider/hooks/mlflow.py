@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mlops_provider.hooks._mlflow_artifacts import ArtifactTransport
 
 MODEL_ARTIFACT_PATH = "model"
+_METRICS_PER_BATCH = 900  # MLflow accepts at most 1,000 metrics per log_batch call
 
 _ALLOWED_SCHEMES = ("http", "https")
 
@@ -135,6 +136,51 @@ class MLflowHook(BaseHook):
     def download_artifacts(self, run_id: str, artifact_path: str, dst_dir: str | Path) -> Path:
         """Download a file or folder of the run's artifacts into ``dst_dir``; return its local path."""
         return self._artifacts.download(run_id, artifact_path, Path(dst_dir))
+
+    # -- runs --------------------------------------------------------------------------------------
+
+    def find_or_create_run(
+        self, experiment_id: str, *, tags: dict[str, str], match: tuple[str, ...], run_name: str
+    ) -> str:
+        """The id of the run whose ``match`` tags have the values in ``tags``; created with ``tags`` if none.
+
+        Lets a re-run task find the run an earlier try opened instead of opening another.
+        """
+        run_filter = " and ".join(f"tags.`{key}` = '{tags[key]}'" for key in match)
+        found = self.client.search_runs([experiment_id], filter_string=run_filter, max_results=1)
+        if found:
+            return found[0].info.run_id
+        return self.client.create_run(experiment_id, tags=tags, run_name=run_name).info.run_id
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        """Log ``params`` (values as strings, clipped to MLflow's length limit) in one call."""
+        from mlflow.entities import Param
+
+        self.client.log_batch(run_id, params=[Param(str(k), str(v)[:6000]) for k, v in params.items()])
+
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: dict[str, float],
+        *,
+        prefix: str = "",
+        step: int = 0,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        """Log the finite values of ``metrics`` as ``<prefix><name>`` in batches (NaN and inf skipped)."""
+        import math
+        import time
+
+        from mlflow.entities import Metric
+
+        stamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+        entries = [
+            Metric(f"{prefix}{name}", float(value), stamp, step)
+            for name, value in metrics.items()
+            if value is not None and math.isfinite(value)
+        ]
+        for start in range(0, len(entries), _METRICS_PER_BATCH):
+            self.client.log_batch(run_id, metrics=entries[start : start + _METRICS_PER_BATCH])
 
     # -- registry ----------------------------------------------------------------------------------
 

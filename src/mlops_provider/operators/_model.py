@@ -6,7 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from mlops_provider.exceptions import InvalidConfigurationError, PartitionIntegrityError
+from mlops_provider.exceptions import (
+    InvalidConfigurationError,
+    PartitionIntegrityError,
+    PartitionNotFoundError,
+)
 from mlops_provider.hooks.mlflow import MLflowHook
 from mlops_provider.hooks.storage import DatasetStorageHook
 
@@ -51,6 +55,22 @@ def resolve_window_end(explicit: str | None, context: Context) -> date:
         raise InvalidConfigurationError(str(err)) from None
 
 
+def as_bool(value: Any) -> bool:
+    """A templated boolean (rendered as text unless the DAG renders native objects)."""
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
+def bounded_int(value: Any, name: str, low: int, high: int) -> int:
+    """A templated integer within ``[low, high]``; anything else fails the task without retry."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise InvalidConfigurationError(f"{name} must be an integer, not {value!r}") from None
+    if not low <= number <= high:
+        raise InvalidConfigurationError(f"{name} must be between {low} and {high}, not {number}")
+    return number
+
+
 def read_recorded_partitions(
     storage: DatasetStorageHook, dataset: str, partitions: list[dict[str, Any]]
 ) -> pd.DataFrame:
@@ -63,13 +83,11 @@ def read_recorded_partitions(
 
     tables = []
     for part in partitions:
-        manifest = storage.read_manifest(dataset, "validated", part["ds"])
-        if manifest is None or manifest.sha256 != part["sha256"]:
-            raise PartitionIntegrityError(
-                f"validated partition {dataset} ds={part['ds']} changed since the run recorded it "
-                f"(sha256 {part['sha256'][:12]}...); re-run the DAG to train on the current data"
-            )
-        tables.append(storage.read_partition(dataset, "validated", part["ds"]))
+        try:
+            table = storage.read_partition(dataset, "validated", part["ds"], expected_sha256=part["sha256"])
+        except PartitionNotFoundError as err:
+            raise PartitionIntegrityError(f"{err}, although the run recorded it: re-run the DAG") from None
+        tables.append(table)
     return pa.concat_tables(tables).to_pandas()
 
 

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 
 from mlops_provider.exceptions import InvalidConfigurationError
-from mlops_provider.operators._model import EXPERIMENT_PREFIX, ModelOperator, load_model_config
+from mlops_provider.operators._model import (
+    EXPERIMENT_PREFIX,
+    ModelOperator,
+    as_bool,
+    bounded_int,
+    load_model_config,
+)
 from mlops_provider.operators._model import resolve_window_end as resolve_check_date
 from mlops_provider.operators.validation import REPORT_URL_KEY, ValidationReportLink
 
@@ -31,20 +37,6 @@ class DriftReportLink(ValidationReportLink):
     """Opens the drift report (HTML) of the check, served by the MLOps UI plugin."""
 
     name = "Drift report"
-
-
-def _as_bool(value: Any) -> bool:
-    return str(value).strip().lower() in ("true", "1", "yes")
-
-
-def _bounded_int(value: Any, name: str, low: int, high: int) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise InvalidConfigurationError(f"{name} must be an integer, not {value!r}") from None
-    if not low <= number <= high:
-        raise InvalidConfigurationError(f"{name} must be between {low} and {high}, not {number}")
-    return number
 
 
 class MLflowDriftCheckOperator(ModelOperator):
@@ -84,7 +76,7 @@ class MLflowDriftCheckOperator(ModelOperator):
         model, dataset = load_model_config(self.model_config)
         thresholds = self._thresholds()
         day = resolve_check_date(self.check_date, context)
-        window_days = _bounded_int(self.window_days, "window_days", 1, 90)
+        window_days = bounded_int(self.window_days, "window_days", 1, 90)
         start = day - timedelta(days=window_days - 1)
         base = {
             "model": model.name,
@@ -189,42 +181,25 @@ class MLflowDriftCheckOperator(ModelOperator):
 
         Step = the check day's ordinal and timestamp = that day, so MLflow plots drift over time.
         """
-        import math
         from datetime import datetime, time, timezone
 
-        from mlflow.entities import Metric
-
         experiment_id = hook.get_or_create_experiment(f"{EXPERIMENT_PREFIX}{model}/monitoring")
-        run_filter = f"tags.`mlops.role` = 'monitoring' and tags.`mlops.model_version` = '{version}'"
-        found = hook.client.search_runs([experiment_id], filter_string=run_filter, max_results=1)
-        run_id = (
-            found[0].info.run_id
-            if found
-            else hook.client.create_run(
-                experiment_id,
-                run_name=f"drift of {model} v{version}",
-                tags={"mlops.role": "monitoring", "mlops.model": model, "mlops.model_version": str(version)},
-            ).info.run_id
+        run_id = hook.find_or_create_run(
+            experiment_id,
+            tags={"mlops.role": "monitoring", "mlops.model": model, "mlops.model_version": str(version)},
+            match=("mlops.role", "mlops.model_version"),
+            run_name=f"drift of {model} v{version}",
         )
-        stamp = int(datetime.combine(day, time(), tzinfo=timezone.utc).timestamp() * 1000)
-        step = day.toordinal()
-        metrics = [Metric("drift_share", float(report.share), stamp, step)]
-        metrics += [
-            Metric(f"drift.{f.name}.{f.metric}", float(f.score), stamp, step)
-            for f in report.features
-            if f.score is not None and math.isfinite(f.score)
-        ]
-        if report.prediction is not None and report.prediction.score is not None:
-            metrics.append(
-                Metric(
-                    f"drift.prediction.{report.prediction.metric}",
-                    float(report.prediction.score),
-                    stamp,
-                    step,
-                )
-            )
-        for chunk in range(0, len(metrics), 900):
-            hook.client.log_batch(run_id, metrics=metrics[chunk : chunk + 900])
+        scores = {"drift_share": report.share}
+        scores.update({f"drift.{f.name}.{f.metric}": f.score for f in report.features})
+        if report.prediction is not None:
+            scores[f"drift.prediction.{report.prediction.metric}"] = report.prediction.score
+        hook.log_metrics(
+            run_id,
+            scores,
+            step=day.toordinal(),
+            timestamp_ms=int(datetime.combine(day, time(), tzinfo=timezone.utc).timestamp() * 1000),
+        )
         hook.client.set_tag(run_id, "airflow.last_run_id", context["ti"].run_id)
 
 
@@ -268,15 +243,15 @@ class DriftRetrainBranchOperator(BaseBranchOperator):
         from mlops_provider.core.retrain import cooldown_run_ids, decide_retrain
 
         summary = self.drift or {}
-        cooldown = _bounded_int(self.cooldown_days, "cooldown_days", 0, 365)
+        cooldown = bounded_int(self.cooldown_days, "cooldown_days", 0, 365)
         in_cooldown = False
         if summary.get("status") == "checked" and cooldown > 0:
             run_ids = cooldown_run_ids(summary["model"], date.fromisoformat(summary["ds"]), cooldown)
             in_cooldown = context["ti"].get_dr_count(dag_id=self.train_dag_id, run_ids=run_ids) > 0
         decision = decide_retrain(
             summary,
-            force=_as_bool(self.force_retrain),
-            dry_run=_as_bool(self.dry_run),
+            force=as_bool(self.force_retrain),
+            dry_run=as_bool(self.dry_run),
             in_cooldown=in_cooldown,
             cooldown_days=cooldown,
         )

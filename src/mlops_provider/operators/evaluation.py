@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlops_provider.links.mlflow import RUN_URL_KEY, MLflowRunLink
-from mlops_provider.operators._model import ModelOperator, load_model_config, read_recorded_partitions
-from mlops_provider.operators.training import _log_metrics
+from mlops_provider.operators._model import (
+    ModelOperator,
+    as_bool,
+    load_model_config,
+    read_recorded_partitions,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -72,7 +76,7 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
             champion_model = hook.load_sklearn_model(model.name, version=champion.version)
             champion_proba = champion_model.predict_proba(X)[:, 1]
             champion_metrics = classification_metrics(y, champion_proba)
-        force = str(self.force_promote).lower() in ("true", "1")
+        force = as_bool(self.force_promote)
         decision = decide_promotion(
             challenger_metrics,
             champion_metrics,
@@ -82,9 +86,9 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
         )
 
         run_id = best["run_id"]
-        _log_metrics(hook, run_id, challenger_metrics, prefix="holdout_")
+        hook.log_metrics(run_id, challenger_metrics, prefix="holdout_")
         if champion_metrics:
-            _log_metrics(hook, run_id, champion_metrics, prefix="champion_holdout_")
+            hook.log_metrics(run_id, champion_metrics, prefix="champion_holdout_")
         summary = {
             "model": model.name,
             "challenger": {**best, "metrics": challenger_metrics},
@@ -106,11 +110,13 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
             ("evaluation/evaluation.json", json.dumps(summary, indent=2, default=str).encode()),
         ):
             hook.upload_artifact_bytes(run_id, name, payload)
+        # The parent run records the gate's verdict; the challenger's own run gets the final one
+        # (after the compare-and-set) from the register task.
         verdict = "promote" if decision.promote else "reject"
-        for tagged in (run_id, plan["parent_run_id"]):
-            hook.client.set_tag(tagged, "mlops.gate.decision", verdict)
-            hook.client.set_tag(tagged, "mlops.gate.reason", decision.reason[:5000])
-        hook.client.set_tag(plan["parent_run_id"], "mlops.challenger_run_id", run_id)
+        parent = plan["parent_run_id"]
+        hook.client.set_tag(parent, "mlops.gate.decision", verdict)
+        hook.client.set_tag(parent, "mlops.gate.reason", decision.reason[:5000])
+        hook.client.set_tag(parent, "mlops.challenger_run_id", run_id)
 
         context["ti"].xcom_push(key=RUN_URL_KEY, value=hook.run_url(plan["experiment_id"], run_id))
         self.log.info("Challenger run %s on %d holdout rows: %s", run_id, len(y), challenger_metrics)

@@ -16,6 +16,7 @@ from mlops_provider.operators._common import run_lineage
 from mlops_provider.operators._model import (
     EXPERIMENT_PREFIX,
     ModelOperator,
+    bounded_int,
     load_model_config,
     read_recorded_partitions,
     resolve_window_end,
@@ -82,7 +83,11 @@ class MLflowPrepareTrainingOperator(ModelOperator):
 
         model, dataset = load_model_config(self.model_config)
         end = resolve_window_end(self.window_end, context)
-        window_days = self._window_days(model.window_days)
+        window_days = (
+            model.window_days
+            if self.window_days in (None, "")
+            else bounded_int(self.window_days, "window_days", 2, 3660)
+        )
         try:
             candidates = model.candidates(self.grid_override or None)
         except ValueError as err:
@@ -105,17 +110,20 @@ class MLflowPrepareTrainingOperator(ModelOperator):
         hook = self.mlflow_hook()
         lineage = run_lineage(context)
         experiment_id = hook.get_or_create_experiment(f"{EXPERIMENT_PREFIX}{model.name}")
-        parent = self._parent_run(hook, experiment_id, model.name, lineage)
-        hook.client.log_batch(
+        parent = hook.find_or_create_run(
+            experiment_id,
+            tags={**airflow_tags(lineage), "mlops.role": "training", "mlops.model": model.name},
+            match=("airflow.run_id", "mlops.role"),
+            run_name=f"train {lineage['run_id']}",
+        )
+        hook.log_params(
             parent,
-            params=_params(
-                {
-                    "window_start": start,
-                    "window_end": end,
-                    "window_days": window_days,
-                    "grid_size": len(candidates),
-                }
-            ),
+            {
+                "window_start": start,
+                "window_end": end,
+                "window_days": window_days,
+                "grid_size": len(candidates),
+            },
         )
         url = hook.run_url(experiment_id, parent)
         context["ti"].xcom_push(key=RUN_URL_KEY, value=url)
@@ -138,19 +146,6 @@ class MLflowPrepareTrainingOperator(ModelOperator):
         context["ti"].xcom_push(key=PLAN_KEY, value=plan)
         return indexed
 
-    def _window_days(self, configured: int) -> int:
-        if self.window_days in (None, ""):
-            return configured
-        try:
-            days = int(self.window_days)
-        except (TypeError, ValueError):
-            raise InvalidConfigurationError(
-                f"window_days must be an integer, not {self.window_days!r}"
-            ) from None
-        if not 2 <= days <= 3660:
-            raise InvalidConfigurationError(f"window_days must be between 2 and 3660, not {days}")
-        return days
-
     @staticmethod
     def _partition(storage, dataset: str, ds) -> dict[str, Any]:
         manifest = storage.read_manifest(dataset, "validated", ds)
@@ -160,17 +155,6 @@ class MLflowPrepareTrainingOperator(ModelOperator):
             "sha256": manifest.sha256,
             "rows": manifest.row_count,
         }
-
-    @staticmethod
-    def _parent_run(hook: MLflowHook, experiment_id: str, model: str, lineage: dict[str, Any]) -> str:
-        """The DAG run's parent MLflow run: found by its Airflow run id, else created."""
-        run_filter = f"tags.`airflow.run_id` = '{lineage['run_id']}' and tags.`mlops.role` = 'training'"
-        found = hook.client.search_runs([experiment_id], filter_string=run_filter, max_results=1)
-        if found:
-            return found[0].info.run_id
-        tags = {**airflow_tags(lineage), "mlops.role": "training", "mlops.model": model}
-        run_name = f"train {lineage['run_id']}"
-        return hook.client.create_run(experiment_id, tags=tags, run_name=run_name).info.run_id
 
 
 class SklearnTrainCandidateOperator(ModelOperator):
@@ -218,10 +202,10 @@ class SklearnTrainCandidateOperator(ModelOperator):
         hook = self.mlflow_hook()
         lineage = {**run_lineage(context), "map_index": context["ti"].map_index}
         run_id = self._candidate_run(hook, plan, lineage)
-        hook.client.log_batch(run_id, params=_params({**model.params, **params}))
+        hook.log_params(run_id, {**model.params, **params})
         pipeline = fit_candidate(build_pipeline(dataset, model, params), X_fit, y_fit)
         metrics = classification_metrics(y_sel, pipeline.predict_proba(X_sel)[:, 1])
-        _log_metrics(hook, run_id, metrics, prefix="selection_")
+        hook.log_metrics(run_id, metrics, prefix="selection_")
 
         with tempfile.TemporaryDirectory(prefix="mlops-train-") as tmp:
             save_sklearn_model(pipeline, Path(tmp) / "model", input_example=X_fit.head(5))
@@ -275,23 +259,6 @@ class SklearnTrainCandidateOperator(ModelOperator):
         folder.mkdir(parents=True, exist_ok=True)
         profile.write(folder)
         hook.upload_artifacts(run_id, folder, "reference")
-
-
-def _params(values: dict[str, Any]) -> list:
-    from mlflow.entities import Param
-
-    return [Param(str(k), str(v)[:6000]) for k, v in values.items()]
-
-
-def _log_metrics(hook: MLflowHook, run_id: str, metrics: dict[str, float], *, prefix: str) -> None:
-    import math
-    import time
-
-    from mlflow.entities import Metric
-
-    now = int(time.time() * 1000)
-    entries = [Metric(f"{prefix}{k}", float(v), now, 0) for k, v in metrics.items() if math.isfinite(v)]
-    hook.client.log_batch(run_id, metrics=entries)
 
 
 def _log_lineage(hook: MLflowHook, run_id: str, dataset: str, partitions: list[dict[str, Any]]) -> None:
