@@ -636,7 +636,6 @@ class Demo:
     def summary(self) -> dict:
         """The facts the demo ends with (also written to ``<home>/demo-summary.json``)."""
         plan = self.plan
-        tags = {}
         versions = []
         aliases = self.aliases()
         for v in self.model_versions():
