@@ -9,8 +9,12 @@ A second dataset is added by writing its file (and its expectation suite), nothi
     target: {column: churned, classes: [0, 1]}
     features: {numeric: [...], categorical: [...], boolean: [...]}
     expectations: expectations/churn.json      # relative to the YAML file's parent folder
+    timezone: Europe/Paris                      # of timestamps without an offset (default UTC)
+    ingest: {schedule: "@daily", max_active_runs: 4}   # the ingest DAG (core.pipeline_config)
 
-Loading validates the whole file and names every problem; nothing here touches Airflow.
+The structure is checked against ``schemas/dataset.schema.json`` first (unknown keys are errors),
+then what a schema cannot say (columns that must exist); every problem is named at once. Nothing
+here touches Airflow.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.core.config_schema import schema_problems
 from mlops_provider.core.partitions import validate_dataset_name
+from mlops_provider.core.pipeline_config import INGEST_DEFAULTS, DagSettings, check_timezone, dag_settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -59,6 +65,8 @@ class SourceConfig:
     format: str = "csv"
     sql: str | None = None
     conn_id: str | None = None
+    #: URI prefixes (templated) a run-time ``source_uri`` override must stay inside.
+    allowed_uris: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,19 @@ class DatasetConfig:
     expectations_path: Path
     description: str = ""
     timestamp_column: str | None = None
+    #: IANA time zone of timestamp values without an offset, and of the partition day's boundaries.
+    timezone: str = "UTC"
+    #: rows whose timestamp lies outside the partition's day by more than this are refused.
+    timestamp_tolerance_minutes: int = 0
+    ingest: DagSettings = INGEST_DEFAULTS
     config_path: Path | None = field(default=None, compare=False)
+
+    @property
+    def task_kind(self) -> str:
+        """``binary`` (two classes), ``multiclass`` (more) or ``regression`` (no classes)."""
+        if not self.target_classes:
+            return "regression"
+        return "binary" if len(self.target_classes) == 2 else "multiclass"
 
     @property
     def feature_columns(self) -> list[str]:
@@ -131,7 +151,10 @@ def load_dataset_config(path: str | Path) -> DatasetConfig:
 
 def parse_dataset_config(raw: dict, *, base_dir: Path, config_path: Path | None = None) -> DatasetConfig:
     """Validate a dataset configuration given as a dict (the parsed YAML)."""
-    problems: list[str] = []
+    where = f"{config_path}: " if config_path else ""
+    problems = schema_problems("dataset", raw)
+    if problems:
+        raise DatasetConfigError(f"{where}invalid dataset configuration: " + "; ".join(problems))
     name = raw.get("name")
     try:
         validate_dataset_name(name)
@@ -161,9 +184,10 @@ def parse_dataset_config(raw: dict, *, base_dir: Path, config_path: Path | None 
     target = target_raw.get("column") if isinstance(target_raw, dict) else None
     if not target or target not in schema:
         problems.append("'target.column' must name a column of 'schema'")
+    # No classes: a regression target (the schema asks for at least two when they are listed).
     classes = target_raw.get("classes", []) if isinstance(target_raw, dict) else []
-    if not isinstance(classes, list) or len(classes) < 2:
-        problems.append("'target.classes' must list at least two classes")
+    if len({str(c) for c in classes}) != len(classes):
+        problems.append("'target.classes' lists a class twice")
 
     features_raw = raw.get("features") or {}
     if not isinstance(features_raw, dict):
@@ -184,6 +208,16 @@ def parse_dataset_config(raw: dict, *, base_dir: Path, config_path: Path | None 
         problems.append(f"'timestamp' must name a timestamp or date column, not {timestamp!r}")
 
     source = _parse_source(raw.get("source") or {}, problems)
+    timezone = str(raw.get("timezone", "UTC"))
+    try:
+        check_timezone(timezone, "'timezone'")
+    except ValueError as err:
+        problems.append(str(err))
+    try:
+        ingest = dag_settings(raw, "ingest", INGEST_DEFAULTS)
+    except ValueError as err:
+        problems.append(str(err))
+        ingest = INGEST_DEFAULTS
 
     expectations = raw.get("expectations")
     if not isinstance(expectations, str) or not expectations:
@@ -193,7 +227,6 @@ def parse_dataset_config(raw: dict, *, base_dir: Path, config_path: Path | None 
         expectations_path = (base_dir / expectations).resolve()
 
     if problems:
-        where = f"{config_path}: " if config_path else ""
         raise DatasetConfigError(f"{where}invalid dataset configuration: " + "; ".join(problems))
     return DatasetConfig(
         name=name,
@@ -206,6 +239,9 @@ def parse_dataset_config(raw: dict, *, base_dir: Path, config_path: Path | None 
         expectations_path=expectations_path,
         description=str(raw.get("description", "")),
         timestamp_column=timestamp,
+        timezone=timezone,
+        timestamp_tolerance_minutes=int(raw.get("timestamp_tolerance_minutes", 0)),
+        ingest=ingest,
         config_path=config_path,
     )
 
@@ -215,7 +251,11 @@ def _parse_source(raw: Any, problems: list[str]) -> SourceConfig:
         problems.append("'source' must be a mapping")
         return SourceConfig()
     source = SourceConfig(
-        uri=raw.get("uri"), format=raw.get("format", "csv"), sql=raw.get("sql"), conn_id=raw.get("conn_id")
+        uri=raw.get("uri"),
+        format=raw.get("format", "csv"),
+        sql=raw.get("sql"),
+        conn_id=raw.get("conn_id"),
+        allowed_uris=tuple(raw.get("allowed_uris") or ()),
     )
     if source.format not in SOURCE_FORMATS:
         problems.append(f"'source.format' must be one of {', '.join(SOURCE_FORMATS)}")
