@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.core.config_schema import schema_problems
 from mlops_provider.core.datasets import (
     FEATURE_KINDS,
     DatasetConfigError,
@@ -40,6 +41,15 @@ from mlops_provider.core.datasets import (
     read_config_mapping,
 )
 from mlops_provider.core.evaluation import METRICS, is_finite_number
+from mlops_provider.core.pipeline_config import (
+    DRIFT_SETTINGS_DEFAULTS,
+    ROLLBACK_DEFAULTS,
+    TRAINING_DEFAULTS,
+    DagSettings,
+    DriftSettings,
+    dag_settings,
+    drift_settings,
+)
 from mlops_provider.core.promotion import GatePolicy
 
 if TYPE_CHECKING:
@@ -57,10 +67,6 @@ _PREPROCESSING_KEYS = {
     "categorical": {"impute", "fill_value", "min_frequency", "max_categories"},
     "boolean": {"impute", "fill_value"},
 }
-_TOP_LEVEL_KEYS = {
-    "name", "description", "dataset", "estimator", "params", "param_grid", "preprocessing",
-    "window_days", "holdout_days", "selection_metric", "gate", "random_state", "reference_sample_rows",
-}  # fmt: skip
 
 
 class ModelConfigError(ValueError):
@@ -112,6 +118,9 @@ class ModelConfig:
     random_state: int = 0
     reference_sample_rows: int = 10_000
     description: str = ""
+    training: DagSettings = TRAINING_DEFAULTS
+    drift: DriftSettings = DRIFT_SETTINGS_DEFAULTS
+    rollback: DagSettings = ROLLBACK_DEFAULTS
     config_path: Path | None = field(default=None, compare=False)
 
     def load_dataset_config(self) -> DatasetConfig:
@@ -228,15 +237,17 @@ def expand_grid(
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*value_lists)]
 
 
-def load_model_config(path: str | Path) -> ModelConfig:
+def load_model_config(path: str | Path, *, check_estimator: bool = True) -> ModelConfig:
     """Read and validate a model YAML file (and the dataset file it names).
 
+    :param check_estimator: import the estimator and check its parameters (scikit-learn is
+        imported); ``False`` checks everything else, for the DAG factory at parse time.
     :raises ModelConfigError: the file is missing, not YAML, or inconsistent (every problem found
         is listed in the message).
     """
     path = Path(path)
     raw = read_config_mapping(path, ModelConfigError, "model")
-    return parse_model_config(raw, base_dir=path.parent, config_path=path)
+    return parse_model_config(raw, base_dir=path.parent, config_path=path, check_estimator=check_estimator)
 
 
 def _int_at_least(raw: dict, key: str, minimum: int, default: int | None, problems: list[str]) -> int:
@@ -247,12 +258,14 @@ def _int_at_least(raw: dict, key: str, minimum: int, default: int | None, proble
     return value
 
 
-def parse_model_config(raw: dict, *, base_dir: Path, config_path: Path | None = None) -> ModelConfig:
-    """Validate a model configuration given as a dict (the parsed YAML)."""
-    problems: list[str] = []
-    unknown = set(raw) - _TOP_LEVEL_KEYS
-    if unknown:
-        problems.append(f"unknown keys {sorted(unknown)} (known: {', '.join(sorted(_TOP_LEVEL_KEYS))})")
+def parse_model_config(
+    raw: dict, *, base_dir: Path, config_path: Path | None = None, check_estimator: bool = True
+) -> ModelConfig:
+    """Validate a model configuration given as a dict (the parsed YAML); see :func:`load_model_config`."""
+    where = f"{config_path}: " if config_path else ""
+    problems = schema_problems("model", raw)
+    if problems:
+        raise ModelConfigError(f"{where}invalid model configuration: " + "; ".join(problems))
 
     name = raw.get("name")
     if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
@@ -274,7 +287,7 @@ def parse_model_config(raw: dict, *, base_dir: Path, config_path: Path | None = 
 
     accepted: set[str] | None = None
     try:
-        accepted = _accepted_params(raw.get("estimator"))
+        accepted = _accepted_params(raw.get("estimator")) if check_estimator else None
     except ValueError as err:
         problems.append(f"'estimator': {err}")
     params = raw.get("params") or {}
@@ -312,8 +325,12 @@ def parse_model_config(raw: dict, *, base_dir: Path, config_path: Path | None = 
     random_state = _int_at_least(raw, "random_state", 0, 0, problems)
     reference_rows = _int_at_least(raw, "reference_sample_rows", 1, 10_000, problems)
 
+    try:
+        training, drift = dag_settings(raw, "training", TRAINING_DEFAULTS), drift_settings(raw)
+        rollback = dag_settings(raw, None, ROLLBACK_DEFAULTS)
+    except ValueError as err:
+        problems.append(str(err))
     if problems:
-        where = f"{config_path}: " if config_path else ""
         raise ModelConfigError(f"{where}invalid model configuration: " + "; ".join(problems))
     return ModelConfig(
         name=name,
@@ -330,6 +347,9 @@ def parse_model_config(raw: dict, *, base_dir: Path, config_path: Path | None = 
         random_state=random_state,
         reference_sample_rows=reference_rows,
         description=str(raw.get("description", "")),
+        training=training,
+        drift=drift,
+        rollback=rollback,
         config_path=config_path,
     )
 

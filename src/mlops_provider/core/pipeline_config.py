@@ -51,6 +51,7 @@ INGEST_DEFAULTS = DagSettings(schedule="@daily", max_active_runs=4, retries=3)
 TRAINING_DEFAULTS = DagSettings(schedule=None, max_active_runs=1, retries=2)
 DRIFT_DEFAULTS = DagSettings(schedule="30 1 * * *", max_active_runs=1, retries=2)
 ROLLBACK_DEFAULTS = DagSettings(schedule=None, max_active_runs=1, retries=0)
+DRIFT_SETTINGS_DEFAULTS = DriftSettings(dag=DRIFT_DEFAULTS)
 
 
 def _date(value: Any, default: dt.date) -> dt.date:

@@ -47,7 +47,7 @@ def test_the_shipped_churn_model_config_is_valid():
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda r: r.update(name="Churn-Model"), "not a valid model name"),
+        (lambda r: r.update(name="Churn-Model"), "'name': 'Churn-Model' is not valid: use lower-case"),
         (lambda r: r.update(dataset="../datasets/missing.yaml"), "No dataset configuration"),
         (lambda r: r.update(estimator="xgboost.XGBClassifier"), "import path of a scikit-learn class"),
         (lambda r: r.update(estimator="sklearn.linear_model.LinearRegression"), "not a classifier"),
@@ -58,7 +58,7 @@ def test_the_shipped_churn_model_config_is_valid():
         (lambda r: r["param_grid"].update(tol=[{"a": 1}]), "param_grid.tol must be a JSON scalar"),
         (lambda r: r["param_grid"].update(max_iter=[100]), "appear in both 'params' and 'param_grid'"),
         (lambda r: r["param_grid"].update(tol=list(range(17))), "68 candidates, at most 64"),
-        (lambda r: r["preprocessing"].update(text={}), "unknown kinds ['text']"),
+        (lambda r: r["preprocessing"].update(text={}), "unknown key 'text' in 'preprocessing'"),
         (
             lambda r: r["preprocessing"]["categorical"].update(impute="median"),
             "'preprocessing.categorical.impute'",
@@ -66,20 +66,32 @@ def test_the_shipped_churn_model_config_is_valid():
         (lambda r: r["preprocessing"]["numeric"].update(scale="yes"), "'preprocessing.numeric.scale'"),
         (
             lambda r: r["preprocessing"]["numeric"].update(min_frequency=2),
-            "unknown settings ['min_frequency']",
+            "unknown key 'min_frequency' in 'preprocessing.numeric'",
         ),
         (lambda r: r["preprocessing"]["categorical"].update(min_frequency=1.5), "min_frequency' must be"),
-        (lambda r: r["preprocessing"]["categorical"].update(max_categories=1), "max_categories' must be"),
-        (lambda r: r.update(window_days=0), "'window_days' must be an integer >= 2"),
+        (
+            lambda r: r["preprocessing"]["categorical"].update(max_categories=1),
+            "max_categories': 1 is less than the minimum of 2",
+        ),
+        (lambda r: r.update(window_days=0), "'window_days': 0 is less than the minimum of 2"),
         (lambda r: r.update(holdout_days=30), "'holdout_days' (30) must be smaller than 'window_days' (30)"),
         (lambda r: r.update(selection_metric="auc"), "'selection_metric' must be one of"),
         (lambda r: r["gate"].update(metric="gini"), "'gate.metric' must be one of"),
         (lambda r: r["gate"]["minimums"].update(gini=0.2), "unknown metric 'gini'"),
-        (lambda r: r["gate"]["minimums"].update(roc_auc="high"), "'gate.minimums.roc_auc' must be a number"),
-        (lambda r: r["gate"].update(margin=-0.01), "'gate.margin' must be a number >= 0"),
-        (lambda r: r.update(random_state=-1), "'random_state' must be an integer >= 0"),
-        (lambda r: r.update(reference_sample_rows=0), "'reference_sample_rows' must be an integer >= 1"),
-        (lambda r: r.update(windows_days=30), "unknown keys ['windows_days']"),
+        (
+            lambda r: r["gate"]["minimums"].update(roc_auc="high"),
+            "'gate.minimums.roc_auc': 'high' is not of type 'number'",
+        ),
+        (lambda r: r["gate"].update(margin=-0.01), "'gate.margin': -0.01 is less than the minimum of 0"),
+        (lambda r: r.update(random_state=-1), "'random_state': -1 is less than the minimum of 0"),
+        (
+            lambda r: r.update(reference_sample_rows=0),
+            "'reference_sample_rows': 0 is less than the minimum of 1",
+        ),
+        (
+            lambda r: r.update(windows_days=30),
+            "unknown key 'windows_days' in the top level (did you mean 'window_days'?)",
+        ),
     ],
 )
 def test_each_problem_is_named(edit, message):
@@ -91,14 +103,67 @@ def test_each_problem_is_named(edit, message):
 
 
 def test_all_problems_are_reported_at_once():
+    # The structure (JSON Schema) is checked first, every problem of it at once ...
     raw = copy.deepcopy(_raw())
-    raw.update(name="X", window_days="thirty", selection_metric="auc")
+    raw.update(name="X", window_days="thirty", drift={"windows": 3})
     raw["gate"]["margin"] = -1
     with pytest.raises(ModelConfigError) as caught:
         parse_model_config(raw, base_dir=CHURN_MODEL.parent)
     text = str(caught.value)
-    for part in ("'name'", "'window_days'", "'selection_metric'", "'gate.margin'"):
+    for part in ("'name'", "'window_days'", "unknown key 'windows' in 'drift'", "'gate.margin'"):
         assert part in text
+    # ... then the meaning (metrics, split, estimator), again every problem at once.
+    raw = copy.deepcopy(_raw())
+    raw.update(selection_metric="auc", holdout_days=40, estimator="sklearn.linear_model.Nope")
+    with pytest.raises(ModelConfigError) as caught:
+        parse_model_config(raw, base_dir=CHURN_MODEL.parent)
+    text = str(caught.value)
+    for part in ("'selection_metric'", "'holdout_days' (40)", "'estimator'"):
+        assert part in text
+
+
+def test_pipeline_settings_come_from_the_file_with_defaults():
+    config = parse_model_config(copy.deepcopy(_raw()), base_dir=CHURN_MODEL.parent)
+    assert (config.training.schedule, config.training.max_active_runs, config.training.retries) == (
+        None,
+        1,
+        2,
+    )
+    assert (config.drift.dag.schedule, config.drift.window_days, config.drift.cooldown_days) == (
+        "30 1 * * *",
+        3,
+        7,
+    )
+    assert (config.rollback.schedule, config.rollback.retries) == (None, 0)
+    raw = copy.deepcopy(_raw())
+    raw.update(
+        owner="risk",
+        tags=["churn"],
+        training={"schedule": "on_new_data", "retries": 1},
+        drift={"schedule": "@hourly", "window_days": 7, "cooldown_days": 2, "thresholds": {"psi": 0.3}},
+    )
+    config = parse_model_config(raw, base_dir=CHURN_MODEL.parent)
+    assert (config.training.schedule, config.training.retries, config.training.owner) == (
+        "on_new_data",
+        1,
+        "risk",
+    )
+    assert (config.drift.dag.schedule, config.drift.window_days, config.drift.cooldown_days) == (
+        "@hourly",
+        7,
+        2,
+    )
+    assert config.drift.thresholds == {"psi": 0.3}
+    assert config.drift.dag.tags == config.rollback.tags == ("churn",)
+
+
+def test_the_factory_can_check_a_file_without_importing_the_estimator():
+    raw = copy.deepcopy(_raw())
+    raw["estimator"] = "sklearn.linear_model.DoesNotExist"
+    config = parse_model_config(raw, base_dir=CHURN_MODEL.parent, check_estimator=False)
+    assert config.estimator == "sklearn.linear_model.DoesNotExist"
+    with pytest.raises(ModelConfigError, match="'estimator'"):
+        parse_model_config(raw, base_dir=CHURN_MODEL.parent)
 
 
 def test_missing_and_malformed_files(tmp_path):
