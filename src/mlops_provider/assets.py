@@ -1,17 +1,17 @@
-"""The Airflow assets the pipeline produces and consumes, named once for every DAG."""
+"""The Airflow assets the pipelines produce and consume, named once for every DAG."""
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, AssetAlias
+from airflow.sdk import Asset
 
 from mlops_provider.core.partitions import validate_dataset_name
 
-#: Outlet of the validation task: resolved at run time to the asset of the dataset it validated,
-#: so one DAG serves every configured dataset.
-VALIDATED_DATA_ALIAS = AssetAlias("mlops.validated")
-
 
 def validated_data_asset(dataset: str) -> Asset:
-    """The asset updated each time a partition of ``dataset`` is published to ``validated/``."""
+    """The asset updated each time a partition of ``dataset`` is published to ``validated/``.
+
+    Declared by the dataset's ingest DAG (outlet of ``validate``) and, when a model trains on new
+    data, by its training DAG's schedule, both when the DAGs are parsed: no asset is created at run time.
+    """
     validate_dataset_name(dataset)
     return Asset(name=f"mlops.{dataset}.validated", uri=f"mlops://{dataset}/validated", group="mlops")

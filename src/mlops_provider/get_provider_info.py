@@ -109,13 +109,6 @@ def get_provider_info() -> dict:
                         default="aws_default",
                         example="aws_default",
                     ),
-                    "train_on_validated_data": _option(
-                        "Also run mlops_train whenever mlops_ingest publishes a validated partition "
-                        "(asset-triggered); otherwise it runs only when triggered.",
-                        default="False",
-                        example="True",
-                        type_="boolean",
-                    ),
                 },
             }
         },

@@ -168,7 +168,7 @@ def test_airflow_cli_sees_the_provider(clean_airflow) -> None:
 
     listing = clean_airflow.airflow("config", "list", "--section", "mlops", "--include-descriptions")
     assert "[mlops]" in listing
-    for option in ("data_root", "mlflow_conn_id", "storage_conn_id", "train_on_validated_data"):
+    for option in ("data_root", "mlflow_conn_id", "storage_conn_id"):
         assert f"# {option} = " in listing, option
     value = clean_airflow.airflow("config", "get-value", "mlops", "mlflow_conn_id")
     assert value.strip().splitlines()[-1] == "mlflow_default"

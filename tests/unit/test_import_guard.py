@@ -27,7 +27,7 @@ GUARDED = [
     PACKAGE / "get_provider_info.py",
     PACKAGE / "exceptions.py",
     PACKAGE / "assets.py",
-    PACKAGE / "dag_defaults.py",
+    *sorted((PACKAGE / "pipelines").glob("*.py")),
     *sorted((PACKAGE / "hooks").glob("*.py")),
     *sorted((PACKAGE / "operators").glob("*.py")),
     *sorted((PACKAGE / "plugins").glob("*.py")),

@@ -42,6 +42,31 @@ def partition_date(explicit: str | None, context: Context) -> date:
         raise InvalidConfigurationError(str(err)) from None
 
 
+def refuse_unknown_conf(context: Context) -> None:
+    """Fail the task without retry when the run's conf sets a key that is not one of the DAG's Params.
+
+    Airflow accepts any conf key and merges it into the params; a typo (``{"windows_days": 5}``)
+    would silently run with the defaults. Called before a task does any work.
+    """
+    from mlops_provider.core.config_keys import unknown_key_problems
+
+    dag_run = context.get("dag_run")
+    conf = getattr(dag_run, "conf", None) or {}
+    known = set(context["task"].dag.params) if context.get("task") is not None else set()
+    problems = unknown_key_problems(conf, known, "the run's conf")
+    if problems:
+        raise InvalidConfigurationError(
+            "; ".join(problems) + ". Trigger the DAG again with the Params it declares."
+        )
+
+
+class RunConfCheckedOperator(BaseOperator):
+    """An operator that refuses a run whose conf names a key the DAG does not declare."""
+
+    def pre_execute(self, context: Any) -> None:
+        refuse_unknown_conf(context)
+
+
 def run_lineage(context: Context) -> dict[str, Any]:
     """Who produced something: the Airflow dag_id, run_id, task_id and try number (JSON-safe)."""
     ti = context["ti"]
@@ -53,7 +78,7 @@ def run_lineage(context: Context) -> dict[str, Any]:
     }
 
 
-class DatasetPartitionOperator(BaseOperator):
+class DatasetPartitionOperator(RunConfCheckedOperator):
     """Base of the operators that work on one day's partition of a configured dataset.
 
     :param dataset_config: path of the dataset's YAML configuration. (templated)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from mlops_provider.exceptions import (
     InvalidConfigurationError,
     PartitionIntegrityError,
@@ -13,6 +11,7 @@ from mlops_provider.exceptions import (
 )
 from mlops_provider.hooks.mlflow import MLflowHook
 from mlops_provider.hooks.storage import DatasetStorageHook
+from mlops_provider.operators._common import RunConfCheckedOperator
 
 if TYPE_CHECKING:
     from datetime import date
@@ -91,7 +90,7 @@ def read_recorded_partitions(
     return pa.concat_tables(tables).to_pandas()
 
 
-class ModelOperator(BaseOperator):
+class ModelOperator(RunConfCheckedOperator):
     """Base of the operators that work on one configured model.
 
     :param model_config: path of the model's YAML configuration. (templated)

@@ -211,7 +211,7 @@ class DriftRetrainBranchOperator(BaseBranchOperator):
     ``dry_run`` is set. The decision and its reason are pushed to XCom (``retrain_decision``).
 
     :param drift: the drift check's summary (XComArg). (templated)
-    :param train_dag_id: the training DAG whose runs the cooldown looks for.
+    :param train_dag_id: the model's training DAG, whose runs the cooldown looks for.
     """
 
     template_fields: Sequence[str] = ("drift", "force_retrain", "dry_run", "cooldown_days")
@@ -222,7 +222,7 @@ class DriftRetrainBranchOperator(BaseBranchOperator):
         drift: Any,
         retrain_task_id: str,
         skip_task_id: str,
-        train_dag_id: str = "mlops_train",
+        train_dag_id: str,
         force_retrain: bool | str = False,
         dry_run: bool | str = False,
         cooldown_days: int | str = 7,

@@ -135,18 +135,10 @@ class GXValidatePartitionOperator(DatasetPartitionOperator):
         return summary
 
     def _annotate_asset_events(self, context: Context, summary: dict[str, Any]) -> None:
-        """Put the partition, row count and digest on the asset events of this task's outlets.
-
-        An ``AssetAlias`` outlet is resolved to the dataset's own asset, so downstream DAGs can
-        schedule on ``validated_data_asset(name)`` whichever dataset this run validated.
-        """
-        from airflow.sdk import Asset, AssetAlias
-
-        from mlops_provider.assets import validated_data_asset
+        """Put the partition, row count and digest on the asset events of this task's outlets."""
+        from airflow.sdk import Asset
 
         extra = {k: summary[k] for k in ("dataset", "ds", "validated_uri", "row_count", "sha256")}
         for outlet in self.outlets:
-            if isinstance(outlet, AssetAlias):
-                context["outlet_events"][outlet].add(validated_data_asset(summary["dataset"]), extra=extra)
-            elif isinstance(outlet, Asset):
+            if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = extra

@@ -1,0 +1,144 @@
+"""The drift check DAG of one model: ``mlops_drift__<model>``, which triggers ``mlops_train__<model>``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import DAG, Param
+
+from mlops_provider.operators.drift import DriftRetrainBranchOperator, MLflowDriftCheckOperator
+from mlops_provider.pipelines._dag import dag_arguments
+from mlops_provider.pipelines.ids import drift_dag_id, train_dag_id
+
+if TYPE_CHECKING:
+    from mlops_provider.core.models import ModelConfig
+
+CHECK = "ti.xcom_pull(task_ids='check')"
+
+DOC = """
+### `{dag_id}`: drift check of `{model}`'s champion, retraining when the data has really moved
+
+1. **check**: compares the last `window_days` days (default {window_days}) of validated partitions of
+   `{dataset}` with the reference profile stored with the **current champion** (found through the
+   registry, so the comparison follows promotions): per feature KS / normalised Wasserstein / PSI
+   (numeric) and chi-square / PSI / Jensen-Shannon (categorical), effect-size thresholds, plus drift
+   of the champion's predictions. The report is stored as JSON and HTML (button *Drift report*) and
+   the per-feature scores are logged to the champion's monitoring run in MLflow.
+2. **decide**: retrain on dataset drift, or when `force_retrain` is set, unless `dry_run` is set or
+   a drift-triggered training ran within `cooldown_days` (default {cooldown_days}).
+3. **trigger_retrain**: triggers `{train_dag}` with the run id `drift__{model}__<ds>` (a re-run of
+   the same day never trains twice) and `conf = {{reason, drifted_features, report_uri, window}}`.
+
+With no champion yet, or no validated data in the window, the check says so and the run ends.
+The defaults of window, cooldown and thresholds come from the `drift:` block of `{config}`;
+a run's conf overrides them.
+"""
+
+
+def drift_params(model: ModelConfig) -> dict[str, Param]:
+    """The Params of a drift check, with the model file's drift policy as defaults."""
+    policy = model.drift
+    return {
+        "check_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Check date",
+            description="Last day of the window (YYYY-MM-DD). Empty: the run's date.",
+        ),
+        "window_days": Param(
+            policy.window_days,
+            type="integer",
+            minimum=1,
+            maximum=90,
+            title="Window (days)",
+            description="Days of validated partitions compared with the reference.",
+        ),
+        "thresholds": Param(
+            policy.thresholds or None,
+            type=["null", "object"],
+            title="Threshold overrides",
+            description='e.g. {"psi": 0.25, "wasserstein": 0.15, "drift_share": 0.3}',
+            additionalProperties={"type": ["number", "object"]},
+        ),
+        "cooldown_days": Param(
+            policy.cooldown_days,
+            type="integer",
+            minimum=0,
+            maximum=365,
+            title="Cooldown (days)",
+            description="No drift-triggered training if one ran within this many days.",
+        ),
+        "force_retrain": Param(
+            False,
+            type="boolean",
+            title="Force retraining",
+            description="Trigger training even without drift (cooldown applies).",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Check and decide, but never trigger training.",
+        ),
+    }
+
+
+def build_drift_dag(model: ModelConfig) -> DAG:
+    """The drift check DAG of ``model`` (see :data:`DOC`)."""
+    dag_id = drift_dag_id(model.name)
+    train = train_dag_id(model.name)
+    config = str(model.config_path)
+    with DAG(
+        dag_id=dag_id,
+        description=f"Drift check of {model.name}'s inputs and predictions; triggers {train} on drift",
+        render_template_as_native_obj=True,
+        params=drift_params(model),
+        doc_md=DOC.format(
+            dag_id=dag_id,
+            model=model.name,
+            dataset=model.dataset,
+            window_days=model.drift.window_days,
+            cooldown_days=model.drift.cooldown_days,
+            train_dag=train,
+            config=config,
+        ),
+        **dag_arguments(model.drift.dag, tags=("monitoring", "drift", model.name)),
+    ) as dag:
+        check = MLflowDriftCheckOperator(
+            task_id="check",
+            model_config=config,
+            check_date="{{ params.check_date or '' }}",
+            window_days="{{ params.window_days }}",
+            thresholds="{{ params.thresholds }}",
+            doc_md="Compare recent validated data and the champion's predictions with its reference.",
+        )
+        decide = DriftRetrainBranchOperator(
+            task_id="decide",
+            drift=check.output,
+            retrain_task_id="trigger_retrain",
+            skip_task_id="no_retrain",
+            train_dag_id=train,
+            force_retrain="{{ params.force_retrain }}",
+            dry_run="{{ params.dry_run }}",
+            cooldown_days="{{ params.cooldown_days }}",
+        )
+        trigger = TriggerDagRunOperator(
+            task_id="trigger_retrain",
+            trigger_dag_id=train,
+            trigger_run_id=f"drift__{model.name}__{{{{ {CHECK}['ds'] }}}}",
+            logical_date=None,
+            conf={
+                "end_date": f"{{{{ {CHECK}['ds'] }}}}",
+                "reason": "{{ ti.xcom_pull(task_ids='decide', key='retrain_decision')['reason'][:500] }}",
+                "drifted_features": f"{{{{ {CHECK}['drifted_features'] }}}}",
+                "report_uri": f"{{{{ {CHECK}['report_uri'] }}}}",
+                "window": f"{{{{ {CHECK}['window'] }}}}",
+            },
+            skip_when_already_exists=True,
+            wait_for_completion=False,
+        )
+        check >> decide >> [trigger, EmptyOperator(task_id="no_retrain")]
+    return dag
