@@ -1,9 +1,15 @@
-"""Score binary classifiers: metrics, the best of several candidates, and evaluation plots as PNG bytes.
+"""Score models of the three task types: metrics, the best of several candidates, plots as PNG bytes.
 
-Pure functions over arrays (``y_true`` in {0, 1}, ``proba`` the positive-class probability); no
-Airflow, no MLflow. numpy, scikit-learn and matplotlib are imported inside the functions, so the
-operators may import this module (and :data:`METRICS`) at parse time. Plots draw on a private
-``matplotlib.figure.Figure`` (Agg canvas), so neither pyplot's global state nor the backend changes.
+A model's *output* on a holdout depends on its task (see :data:`TASKS`):
+
+* ``binary``: the positive-class probability, shape (n,); ``y_true`` in {0, 1};
+* ``multiclass``: the class probabilities, shape (n, k); ``y_true`` the class index in 0..k-1;
+* ``regression``: the predicted value, shape (n,); ``y_true`` the numeric target.
+
+Pure functions over arrays; no Airflow, no MLflow. numpy, scikit-learn and matplotlib are imported
+inside the functions, so the operators may import this module (and :data:`METRICS`) at parse time.
+Plots draw on a private ``matplotlib.figure.Figure`` (Agg canvas), so neither pyplot's global state
+nor the backend changes.
 """
 
 from __future__ import annotations
@@ -20,31 +26,67 @@ if TYPE_CHECKING:
 
 # Two scores closer than this are a tie (same holdout, different float summation order).
 TIE_TOLERANCE = 1e-12
+# Points drawn in a scatter plot; a seeded sample of the holdout beyond that (plots stay ~100 KB).
+SCATTER_POINTS = 5_000
+# Class confusion matrices with more classes than this are drawn without a number in each cell.
+ANNOTATED_CLASSES = 12
 
 
 @dataclass(frozen=True)
 class Metric:
-    """A classification metric: its display label and whether a larger value is better."""
+    """A metric: its display label and whether a larger value is better."""
 
     label: str
     greater_is_better: bool = True
 
 
-METRICS: dict[str, Metric] = {
-    "roc_auc": Metric("ROC AUC"),
-    "pr_auc": Metric("PR AUC (average precision)"),
-    "f1": Metric("F1"),
-    "precision": Metric("Precision"),
-    "recall": Metric("Recall"),
-    "accuracy": Metric("Accuracy"),
-    "log_loss": Metric("Log loss", greater_is_better=False),
+METRICS_BY_TASK: dict[str, dict[str, Metric]] = {
+    "binary": {
+        "roc_auc": Metric("ROC AUC"),
+        "pr_auc": Metric("PR AUC (average precision)"),
+        "f1": Metric("F1"),
+        "precision": Metric("Precision"),
+        "recall": Metric("Recall"),
+        "accuracy": Metric("Accuracy"),
+        "log_loss": Metric("Log loss", greater_is_better=False),
+    },
+    "multiclass": {
+        "f1_macro": Metric("F1 (macro average)"),
+        "f1_weighted": Metric("F1 (weighted by support)"),
+        "precision_macro": Metric("Precision (macro average)"),
+        "recall_macro": Metric("Recall (macro average)"),
+        "balanced_accuracy": Metric("Balanced accuracy"),
+        "accuracy": Metric("Accuracy"),
+        "roc_auc_ovr": Metric("ROC AUC (one-vs-rest, macro average)"),
+        "log_loss": Metric("Log loss", greater_is_better=False),
+    },
+    "regression": {
+        "rmse": Metric("Root mean squared error", greater_is_better=False),
+        "mae": Metric("Mean absolute error", greater_is_better=False),
+        "median_ae": Metric("Median absolute error", greater_is_better=False),
+        "r2": Metric("R squared"),
+    },
 }
+TASKS = tuple(METRICS_BY_TASK)
+# Every metric of every task by name (a name shared by two tasks means the same thing in both).
+METRICS: dict[str, Metric] = {name: m for metrics in METRICS_BY_TASK.values() for name, m in metrics.items()}
+# What picks the best candidate when a model file names no ``selection_metric``.
+DEFAULT_SELECTION_METRIC = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "rmse"}
 
 
-def validate_metric(name: str) -> str:
-    """Return ``name`` if it is one of :data:`METRICS`, else raise ``ValueError``."""
-    if name not in METRICS:
-        raise ValueError(f"Unknown metric {name!r}: expected one of {', '.join(METRICS)}.")
+def task_metrics(task: str) -> dict[str, Metric]:
+    """The metrics computed for models of ``task``; ``ValueError`` for an unknown task."""
+    if task not in METRICS_BY_TASK:
+        raise ValueError(f"Unknown task {task!r}: expected one of {', '.join(TASKS)}.")
+    return METRICS_BY_TASK[task]
+
+
+def validate_metric(name: str, task: str | None = None) -> str:
+    """Return ``name`` if it is a metric (of ``task``, when given), else raise ``ValueError``."""
+    known = METRICS if task is None else task_metrics(task)
+    if name not in known:
+        where = "" if task is None else f" for {task} models"
+        raise ValueError(f"Unknown metric {name!r}{where}: expected one of {', '.join(known)}.")
     return name
 
 
@@ -78,8 +120,61 @@ def _checked(y_true: Any, proba: Any) -> tuple[np.ndarray, np.ndarray]:
     return y.astype(np.int64), p
 
 
+def _checked_classes(y_true: Any, proba: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``y_true`` as class indices and ``proba`` as an (n, k) probability matrix, validated."""
+    import numpy as np
+
+    y = np.asarray(y_true)
+    p = np.asarray(proba, dtype=float)
+    if y.ndim != 1 or p.ndim != 2 or len(y) != len(p) or p.shape[1] < 2:
+        raise ValueError(
+            f"y_true must be 1-d and proba (rows, classes >= 2) of equal length, not {y.shape} and {p.shape}."
+        )
+    if len(y) == 0:
+        raise ValueError("Cannot evaluate on an empty holdout.")
+    if not np.isin(y, np.arange(p.shape[1])).all():
+        raise ValueError(
+            f"y_true must hold class indices 0..{p.shape[1] - 1} (map the target with features_and_target)."
+        )
+    if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
+        raise ValueError("proba must be finite probabilities in [0, 1].")
+    return y.astype(np.int64), p
+
+
+def _checked_values(y_true: Any, predicted: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``y_true`` and ``predicted`` as finite float64 arrays of equal length, validated."""
+    import numpy as np
+
+    try:
+        y = np.asarray(y_true, dtype=float)
+        p = np.asarray(predicted, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("y_true and predicted must be numbers.") from None
+    if y.ndim != 1 or p.ndim != 1 or len(y) != len(p):
+        raise ValueError(f"y_true and predicted must be 1-d of equal length, not {y.shape} and {p.shape}.")
+    if len(y) == 0:
+        raise ValueError("Cannot evaluate on an empty holdout.")
+    if not (np.isfinite(y).all() and np.isfinite(p).all()):
+        raise ValueError("y_true and predicted must be finite numbers.")
+    return y, p
+
+
+# ---------------------------------------------------------------------------------------- metrics
+
+
+def compute_metrics(task: str, y_true: Any, output: Any) -> dict[str, float]:
+    """Every metric of ``task`` for a model's ``output`` on a holdout (see the module docstring)."""
+    functions = {
+        "binary": classification_metrics,
+        "multiclass": multiclass_metrics,
+        "regression": regression_metrics,
+    }
+    task_metrics(task)
+    return functions[task](y_true, output)
+
+
 def classification_metrics(y_true: Any, proba: Any, *, threshold: float = 0.5) -> dict[str, float]:
-    """All :data:`METRICS` for positive-class probabilities ``proba`` against 0/1 labels ``y_true``.
+    """Every binary metric for positive-class probabilities ``proba`` against 0/1 labels ``y_true``.
 
     Rows with ``proba >= threshold`` are predicted positive (for F1, precision, recall, accuracy).
     ROC AUC and PR AUC are NaN when the holdout has only one class (they are undefined there);
@@ -101,6 +196,52 @@ def classification_metrics(y_true: Any, proba: Any, *, threshold: float = 0.5) -
     }
 
 
+def multiclass_metrics(y_true: Any, proba: Any) -> dict[str, float]:
+    """Every multiclass metric for class probabilities ``proba`` (n, k) against class indices ``y_true``.
+
+    The predicted class is the most probable one. Macro averages weigh alike every class that is in
+    the holdout or predicted; balanced accuracy is the mean recall of the classes in the holdout.
+    ``roc_auc_ovr`` averages each holdout class's one-vs-rest ROC AUC (NaN with a single class).
+    """
+    import numpy as np
+    from sklearn import metrics as skm
+
+    y, p = _checked_classes(y_true, proba)
+    predicted = p.argmax(axis=1)
+    present = np.unique(y)
+    aucs = [skm.roc_auc_score(y == c, p[:, c]) for c in present] if len(present) > 1 else []
+    return {
+        "f1_macro": float(skm.f1_score(y, predicted, average="macro", zero_division=0)),
+        "f1_weighted": float(skm.f1_score(y, predicted, average="weighted", zero_division=0)),
+        "precision_macro": float(skm.precision_score(y, predicted, average="macro", zero_division=0)),
+        "recall_macro": float(skm.recall_score(y, predicted, average="macro", zero_division=0)),
+        "balanced_accuracy": float(
+            skm.recall_score(y, predicted, labels=present, average="macro", zero_division=0)
+        ),
+        "accuracy": float(skm.accuracy_score(y, predicted)),
+        "roc_auc_ovr": float(np.mean(aucs)) if aucs else math.nan,
+        "log_loss": float(skm.log_loss(y, p, labels=np.arange(p.shape[1]))),
+    }
+
+
+def regression_metrics(y_true: Any, predicted: Any) -> dict[str, float]:
+    """Every regression metric for ``predicted`` values against the numeric ``y_true``.
+
+    ``r2`` is NaN when the holdout's target is constant (R squared is undefined there).
+    """
+    import numpy as np
+
+    y, p = _checked_values(y_true, predicted)
+    errors = np.abs(y - p)
+    total = float(np.sum((y - y.mean()) ** 2))
+    return {
+        "rmse": float(np.sqrt(np.mean(errors**2))),
+        "mae": float(errors.mean()),
+        "median_ae": float(np.median(errors)),
+        "r2": 1.0 - float(np.sum(errors**2)) / total if total > 0 else math.nan,
+    }
+
+
 def confusion(y_true: Any, proba: Any, *, threshold: float = 0.5) -> dict[str, int]:
     """Counts of true/false negatives/positives at ``threshold``: ``{"tn", "fp", "fn", "tp"}``."""
     from sklearn.metrics import confusion_matrix
@@ -108,6 +249,67 @@ def confusion(y_true: Any, proba: Any, *, threshold: float = 0.5) -> dict[str, i
     y, p = _checked(y_true, proba)
     tn, fp, fn, tp = confusion_matrix(y, (p >= threshold).astype(int), labels=[0, 1]).ravel()
     return {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)}
+
+
+def class_confusion(y_true: Any, proba: Any) -> list[list[int]]:
+    """The k x k confusion matrix of a multiclass model: ``[actual][predicted]`` row counts."""
+    import numpy as np
+
+    y, p = _checked_classes(y_true, proba)
+    k = p.shape[1]
+    counts = np.bincount(y * k + p.argmax(axis=1), minlength=k * k).reshape(k, k)
+    return counts.tolist()
+
+
+def per_class_metrics(y_true: Any, proba: Any, classes: Sequence[Any]) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and support (holdout rows) of each class of a multiclass model."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_fscore_support
+
+    y, p = _checked_classes(y_true, proba)
+    if len(classes) != p.shape[1]:
+        raise ValueError(f"{len(classes)} class names were given for {p.shape[1]} probability columns.")
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, p.argmax(axis=1), labels=np.arange(p.shape[1]), zero_division=0
+    )
+    return [
+        {"class": str(name), "precision": float(pr), "recall": float(rc), "f1": float(f), "support": int(s)}
+        for name, pr, rc, f, s in zip(classes, precision, recall, f1, support, strict=True)
+    ]
+
+
+def residual_summary(y_true: Any, predicted: Any) -> dict[str, float]:
+    """Mean, std and quantiles of the residuals ``y_true - predicted`` of a regression model."""
+    import numpy as np
+
+    y, p = _checked_values(y_true, predicted)
+    residuals = y - p
+    q05, q50, q95 = np.quantile(residuals, [0.05, 0.5, 0.95])
+    return {
+        "mean": float(residuals.mean()),
+        "std": float(residuals.std()),
+        "p05": float(q05),
+        "p50": float(q50),
+        "p95": float(q95),
+        "max_abs": float(np.abs(residuals).max()),
+    }
+
+
+def evaluation_details(task: str, y_true: Any, output: Any, *, classes: Sequence[Any] = ()) -> dict:
+    """The small JSON-safe breakdown of a holdout evaluation that metrics do not show.
+
+    binary: ``confusion`` (tn/fp/fn/tp at 0.5); multiclass: ``confusion`` (``classes`` and the
+    ``matrix`` of :func:`class_confusion`) and ``per_class``; regression: ``residuals``.
+    """
+    task_metrics(task)
+    if task == "binary":
+        return {"confusion": confusion(y_true, output)}
+    if task == "multiclass":
+        return {
+            "confusion": {"classes": [str(c) for c in classes], "matrix": class_confusion(y_true, output)},
+            "per_class": per_class_metrics(y_true, output, classes),
+        }
+    return {"residuals": residual_summary(y_true, output)}
 
 
 def _sort_id(value: Any) -> tuple:
@@ -217,22 +419,152 @@ def plot_calibration_png(
     return _png(figure)
 
 
-def plot_confusion_png(y_true: Any, proba: Any, *, threshold: float = 0.5) -> bytes:
-    """Confusion matrix at ``threshold`` (counts and share of all rows) as PNG."""
-    counts = confusion(y_true, proba, threshold=threshold)
-    cells = [[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]]
-    total = sum(counts.values())
-    figure, axes = _figure(f"Confusion matrix (threshold {threshold:g})")
+def _confusion_png(cells: list[list[int]], labels: list[str], title: str) -> bytes:
+    """A confusion matrix (rows actual, columns predicted) with counts and shares of all rows."""
+    total = max(sum(map(sum, cells)), 1)
+    peak = max(max(row) for row in cells)
+    k = len(labels)
+    figure, axes = _figure(title)
     image = axes.imshow(cells, cmap="Blues")
     figure.colorbar(image, ax=axes)
-    peak = max(max(row) for row in cells)
-    for row in range(2):
-        for col in range(2):
-            value = cells[row][col]
-            colour = "white" if value > peak / 2 else "black"
-            text = f"{value:,}\n{value / total:.1%}"
-            axes.text(col, row, text, ha="center", va="center", color=colour)
-    axes.set(xticks=[0, 1], yticks=[0, 1], xlabel="Predicted", ylabel="Actual")
-    axes.set_xticklabels(["negative", "positive"])
-    axes.set_yticklabels(["negative", "positive"])
+    if k <= ANNOTATED_CLASSES:
+        for row in range(k):
+            for col in range(k):
+                value = cells[row][col]
+                colour = "white" if value > peak / 2 else "black"
+                text = f"{value:,}\n{value / total:.1%}"
+                axes.text(col, row, text, ha="center", va="center", color=colour, fontsize=10 if k < 5 else 7)
+    short = [name if len(name) <= 12 else name[:11] + "…" for name in labels]
+    axes.set(xticks=range(k), yticks=range(k), xlabel="Predicted", ylabel="Actual")
+    axes.set_xticklabels(short, rotation=0 if k < 5 else 45, ha="center" if k < 5 else "right")
+    axes.set_yticklabels(short)
     return _png(figure)
+
+
+def plot_confusion_png(y_true: Any, proba: Any, *, threshold: float = 0.5) -> bytes:
+    """Confusion matrix of a binary model at ``threshold`` (counts and share of all rows) as PNG."""
+    counts = confusion(y_true, proba, threshold=threshold)
+    cells = [[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]]
+    return _confusion_png(cells, ["negative", "positive"], f"Confusion matrix (threshold {threshold:g})")
+
+
+def plot_class_confusion_png(y_true: Any, proba: Any, classes: Sequence[Any]) -> bytes:
+    """Confusion matrix of a multiclass model (most probable class predicted) as PNG."""
+    cells = class_confusion(y_true, proba)
+    if len(classes) != len(cells):
+        raise ValueError(f"{len(classes)} class names were given for {len(cells)} probability columns.")
+    return _confusion_png(cells, [str(c) for c in classes], "Confusion matrix")
+
+
+def plot_per_class_png(
+    y_true: Any,
+    proba: Any,
+    classes: Sequence[Any],
+    *,
+    reference: Any = None,
+    label: str = "challenger",
+    reference_label: str = "champion",
+) -> bytes:
+    """F1 of each class of a multiclass model (and of ``reference`` on the same holdout) as PNG bars."""
+    import numpy as np
+
+    curves = _curves(proba, reference, label, reference_label)
+    figure, axes = _figure("F1 per class")
+    x = np.arange(len(classes))
+    width = 0.8 / len(curves)
+    for i, (name, scores) in enumerate(curves):
+        f1 = [row["f1"] for row in per_class_metrics(y_true, scores, classes)]
+        axes.bar(x + (i - (len(curves) - 1) / 2) * width, f1, width, label=name)
+    axes.set(xticks=x, ylim=(0, 1.15), ylabel="F1", xlabel="Class")
+    axes.set_xticklabels([str(c)[:12] for c in classes], rotation=0 if len(classes) < 6 else 45)
+    axes.legend(loc="upper right", ncols=2)
+    return _png(figure)
+
+
+def _sample_rows(rows: int) -> np.ndarray:
+    """Indices of at most :data:`SCATTER_POINTS` rows, seeded, so every plot of a holdout is the same."""
+    import numpy as np
+
+    if rows <= SCATTER_POINTS:
+        return np.arange(rows)
+    return np.sort(np.random.default_rng(0).choice(rows, SCATTER_POINTS, replace=False))
+
+
+def plot_predicted_vs_actual_png(
+    y_true: Any,
+    predicted: Any,
+    *,
+    reference: Any = None,
+    label: str = "challenger",
+    reference_label: str = "champion",
+) -> bytes:
+    """Predicted against actual values of a regression model (a seeded sample of rows) as PNG."""
+    figure, axes = _figure("Predicted vs actual")
+    low, high = math.inf, -math.inf
+    for name, values in _curves(predicted, reference, label, reference_label):
+        y, p = _checked_values(y_true, values)
+        rows = _sample_rows(len(y))
+        axes.scatter(y[rows], p[rows], s=4, alpha=0.35, linewidths=0, label=name)
+        low, high = min(low, y.min(), p.min()), max(high, y.max(), p.max())
+    axes.plot([low, high], [low, high], linestyle="--", color="grey", linewidth=1, label="perfect")
+    axes.set(xlabel="Actual", ylabel="Predicted")
+    axes.legend(loc="upper left", markerscale=3)
+    return _png(figure)
+
+
+def plot_residuals_png(
+    y_true: Any,
+    predicted: Any,
+    *,
+    reference: Any = None,
+    label: str = "challenger",
+    reference_label: str = "champion",
+    bins: int = 50,
+) -> bytes:
+    """Histogram of the residuals (actual - predicted) of a regression model, on shared bins, as PNG."""
+    import numpy as np
+
+    curves = [
+        (name, np.subtract(*_checked_values(y_true, values)))
+        for name, values in _curves(predicted, reference, label, reference_label)
+    ]
+    everything = np.concatenate([residuals for _, residuals in curves])
+    low, high = np.quantile(everything, [0.001, 0.999])
+    edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
+    figure, axes = _figure("Residuals (actual - predicted)")
+    for name, residuals in curves:
+        axes.hist(
+            np.clip(residuals, edges[0], edges[-1]), bins=edges, histtype="step", linewidth=1.5, label=name
+        )
+    axes.axvline(0.0, linestyle="--", color="grey", linewidth=1)
+    axes.set(xlabel="Residual", ylabel="Rows")
+    axes.legend(loc="upper right")
+    return _png(figure)
+
+
+def evaluation_plots(
+    task: str, y_true: Any, output: Any, *, reference: Any = None, classes: Sequence[Any] = ()
+) -> dict[str, bytes]:
+    """The evaluation plots of a model's ``output`` on a holdout, by file name (PNG bytes).
+
+    ``reference`` is another model's output on the same holdout (the champion), drawn alongside
+    where the plot compares. binary: ``roc.png``, ``calibration.png``, ``confusion.png``;
+    multiclass: ``confusion.png``, ``per_class.png``; regression: ``predicted_vs_actual.png``,
+    ``residuals.png``.
+    """
+    task_metrics(task)
+    if task == "binary":
+        return {
+            "roc.png": plot_roc_png(y_true, output, reference=reference),
+            "calibration.png": plot_calibration_png(y_true, output, reference=reference),
+            "confusion.png": plot_confusion_png(y_true, output),
+        }
+    if task == "multiclass":
+        return {
+            "confusion.png": plot_class_confusion_png(y_true, output, classes),
+            "per_class.png": plot_per_class_png(y_true, output, classes, reference=reference),
+        }
+    return {
+        "predicted_vs_actual.png": plot_predicted_vs_actual_png(y_true, output, reference=reference),
+        "residuals.png": plot_residuals_png(y_true, output, reference=reference),
+    }

@@ -4,6 +4,7 @@
 
     name: churn_classifier                        # registered model name
     dataset: ../datasets/churn.yaml               # relative to this file's folder
+    task: binary                                  # binary | multiclass | regression (default: the dataset's)
     estimator: sklearn.linear_model.LogisticRegression
     params: {max_iter: 500}                       # fixed estimator parameters
     param_grid: {C: [0.05, 1.0], class_weight: [null, balanced]}
@@ -13,10 +14,14 @@
       boolean: {impute: most_frequent}
     window_days: 30                               # calendar days of validated partitions
     holdout_days: 5                               # the most recent partitions are the holdout
-    selection_metric: roc_auc
+    selection_metric: roc_auc                     # default per task: roc_auc, f1_macro, rmse
     gate: {minimums: {roc_auc: 0.6}, margin: 0.002}
     random_state: 42
     reference_sample_rows: 10000
+
+The task decides the estimator kind (a classifier with ``predict_proba``, or a regressor) and the
+metrics that ``selection_metric`` and the gate may name (``core.evaluation.METRICS_BY_TASK``). Without
+``task``, two target classes mean binary, more multiclass, none regression.
 
 Loading validates the whole file (and the dataset file it names) and lists every problem at once.
 No Airflow here; scikit-learn is imported only to check the estimator, inside the functions.
@@ -40,7 +45,12 @@ from mlops_provider.core.datasets import (
     load_dataset_config,
     read_config_mapping,
 )
-from mlops_provider.core.evaluation import METRICS, is_finite_number
+from mlops_provider.core.evaluation import (
+    DEFAULT_SELECTION_METRIC,
+    TASKS,
+    is_finite_number,
+    task_metrics,
+)
 from mlops_provider.core.pipeline_config import (
     DRIFT_SETTINGS_DEFAULTS,
     ROLLBACK_DEFAULTS,
@@ -56,6 +66,7 @@ if TYPE_CHECKING:
     from mlops_provider.core.datasets import DatasetConfig
 
 MAX_CANDIDATES = 64
+_NUMERIC_TYPES = ("int32", "int64", "float32", "float64")
 _MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _IMPUTE = {
     "numeric": ("mean", "median", "most_frequent", "constant"),
@@ -115,6 +126,7 @@ class ModelConfig:
     holdout_days: int
     selection_metric: str
     gate: GatePolicy
+    task: str = "binary"
     random_state: int = 0
     reference_sample_rows: int = 10_000
     description: str = ""
@@ -132,13 +144,15 @@ class ModelConfig:
         return expand_grid(self.param_grid, override, estimator=self.estimator)
 
 
-def load_estimator_class(import_path: str) -> type:
-    """Import a scikit-learn classifier class by its dotted path (``sklearn.<module>.<Class>``).
+def load_estimator_class(import_path: str, task: str | None) -> type:
+    """Import a scikit-learn estimator class by its dotted path (``sklearn.<module>.<Class>``).
 
-    :raises ValueError: not under ``sklearn.``, not importable, or not a classifier with
-        ``predict_proba`` (the gate and the plots need probabilities).
+    :param task: the kind it must be: ``binary`` and ``multiclass`` need a classifier with
+        ``predict_proba`` (metrics, plots and the signature use probabilities), ``regression`` a
+        regressor; None checks only that it is an estimator (to read its parameter names).
+    :raises ValueError: not under ``sklearn.``, not importable, or not of the task's kind.
     """
-    from sklearn.base import BaseEstimator, is_classifier
+    from sklearn.base import BaseEstimator, is_classifier, is_regressor
 
     if not isinstance(import_path, str) or not re.fullmatch(r"sklearn(\.[A-Za-z_]\w*)+", import_path):
         raise ValueError(
@@ -156,8 +170,14 @@ def load_estimator_class(import_path: str) -> type:
         instance = cls()
     except TypeError:
         raise ValueError(f"Estimator {import_path!r} cannot be built without arguments.") from None
-    if not is_classifier(instance) or not hasattr(instance, "predict_proba"):
-        raise ValueError(f"Estimator {import_path!r} is not a classifier with predict_proba.")
+    if task == "regression" and not is_regressor(instance):
+        raise ValueError(f"Estimator {import_path!r} is not a regressor, which a regression model needs.")
+    if task in ("binary", "multiclass") and not (
+        is_classifier(instance) and hasattr(instance, "predict_proba")
+    ):
+        raise ValueError(
+            f"Estimator {import_path!r} is not a classifier with predict_proba, which a {task} model needs."
+        )
     return cls
 
 
@@ -199,10 +219,10 @@ def _params_problems(params: dict, accepted: set[str] | None) -> list[str]:
     return problems
 
 
-def _accepted_params(estimator: str | type | None) -> set[str] | None:
+def _accepted_params(estimator: str | type | None, task: str | None = None) -> set[str] | None:
     if estimator is None:
         return None
-    cls = load_estimator_class(estimator) if isinstance(estimator, str) else estimator
+    cls = load_estimator_class(estimator, task) if isinstance(estimator, str) else estimator
     return set(cls().get_params())
 
 
@@ -285,9 +305,10 @@ def parse_model_config(
         except DatasetConfigError as err:
             problems.append(f"'dataset': {err}")
 
+    task = _parse_task(raw.get("task"), dataset, problems)
     accepted: set[str] | None = None
     try:
-        accepted = _accepted_params(raw.get("estimator")) if check_estimator else None
+        accepted = _accepted_params(raw.get("estimator"), task) if check_estimator else None
     except ValueError as err:
         problems.append(f"'estimator': {err}")
     params = raw.get("params") or {}
@@ -317,11 +338,15 @@ def parse_model_config(
             "so that training keeps at least one day"
         )
 
-    selection_metric = raw.get("selection_metric", "roc_auc")
-    if selection_metric not in METRICS:
-        problems.append(f"'selection_metric' must be one of {', '.join(METRICS)}, not {selection_metric!r}")
-        selection_metric = "roc_auc"
-    gate = _parse_gate(raw.get("gate") or {}, selection_metric, problems)
+    metrics = task_metrics(task)
+    selection_metric = raw.get("selection_metric", DEFAULT_SELECTION_METRIC[task])
+    if selection_metric not in metrics:
+        problems.append(
+            f"'selection_metric' must be one of the {task} metrics {', '.join(metrics)}, "
+            f"not {selection_metric!r}"
+        )
+        selection_metric = DEFAULT_SELECTION_METRIC[task]
+    gate = _parse_gate(raw.get("gate") or {}, selection_metric, task, problems)
     random_state = _int_at_least(raw, "random_state", 0, 0, problems)
     reference_rows = _int_at_least(raw, "reference_sample_rows", 1, 10_000, problems)
 
@@ -344,6 +369,7 @@ def parse_model_config(
         holdout_days=holdout_days,
         selection_metric=selection_metric,
         gate=gate,
+        task=task,
         random_state=random_state,
         reference_sample_rows=reference_rows,
         description=str(raw.get("description", "")),
@@ -413,7 +439,35 @@ def _parse_preprocessing(
     return result
 
 
-def _parse_gate(raw: Any, selection_metric: str, problems: list[str]) -> GatePolicy:
+def _parse_task(raw: Any, dataset: DatasetConfig | None, problems: list[str]) -> str:
+    """The model's task: as configured, else the dataset's; checked against the dataset's target."""
+    if raw is not None and raw not in TASKS:
+        problems.append(f"'task' must be one of {', '.join(TASKS)}, not {raw!r}")
+        raw = None
+    if dataset is None:
+        return raw or "binary"
+    task = raw or dataset.task_kind
+    classes = dataset.target_classes
+    listed = f"dataset {dataset.name!r} lists {len(classes)} target classes" + (
+        f" ({', '.join(map(str, classes))})" if classes else ""
+    )
+    if task == "binary" and len(classes) != 2:
+        hint = "use task: multiclass" if len(classes) > 2 else "list the two classes under target.classes"
+        problems.append(f"'task' binary needs exactly 2 target classes, but {listed}; {hint}")
+    elif task == "multiclass" and len(classes) < 3:
+        hint = "use task: binary" if len(classes) == 2 else "list the classes under target.classes"
+        problems.append(f"'task' multiclass needs at least 3 target classes, but {listed}; {hint}")
+    elif task == "regression" and dataset.schema.get(dataset.target) not in _NUMERIC_TYPES:
+        problems.append(
+            f"'task' regression needs a numeric target, but {dataset.target!r} of dataset "
+            f"{dataset.name!r} is {dataset.schema.get(dataset.target)} (a regression model ignores "
+            "target.classes)"
+        )
+    return task
+
+
+def _parse_gate(raw: Any, selection_metric: str, task: str, problems: list[str]) -> GatePolicy:
+    metrics = task_metrics(task)
     if not isinstance(raw, dict):
         problems.append("'gate' must be a mapping with 'minimums' and 'margin'")
         return GatePolicy(metric=selection_metric)
@@ -421,8 +475,10 @@ def _parse_gate(raw: Any, selection_metric: str, problems: list[str]) -> GatePol
     if unknown:
         problems.append(f"'gate' has unknown keys {sorted(unknown)} (known: metric, minimums, margin)")
     metric = raw.get("metric", selection_metric)
-    if metric not in METRICS:
-        problems.append(f"'gate.metric' must be one of {', '.join(METRICS)}, not {metric!r}")
+    if metric not in metrics:
+        problems.append(
+            f"'gate.metric' must be one of the {task} metrics {', '.join(metrics)}, not {metric!r}"
+        )
         metric = selection_metric
     minimums = raw.get("minimums") or {}
     if not isinstance(minimums, dict):
@@ -430,8 +486,11 @@ def _parse_gate(raw: Any, selection_metric: str, problems: list[str]) -> GatePol
         minimums = {}
     valid = {}
     for name, bound in minimums.items():
-        if name not in METRICS:
-            problems.append(f"'gate.minimums' names unknown metric {name!r} (known: {', '.join(METRICS)})")
+        if name not in metrics:
+            problems.append(
+                f"'gate.minimums' names unknown metric {name!r} for a {task} model "
+                f"(known: {', '.join(metrics)})"
+            )
         elif not is_finite_number(bound):
             problems.append(f"'gate.minimums.{name}' must be a number, not {bound!r}")
         else:

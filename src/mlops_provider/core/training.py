@@ -150,7 +150,7 @@ def build_pipeline(dataset: DatasetConfig, model: ModelConfig, params: dict[str,
         if columns
     ]
     preprocess = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
-    estimator = load_estimator_class(model.estimator)()
+    estimator = load_estimator_class(model.estimator, model.task)()
     settings = {**model.params, **params}
     if "random_state" in estimator.get_params() and "random_state" not in settings:
         settings["random_state"] = model.random_state

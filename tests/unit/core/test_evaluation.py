@@ -8,14 +8,30 @@ import numpy as np
 import pytest
 
 from mlops_provider.core.evaluation import (
+    DEFAULT_SELECTION_METRIC,
     METRICS,
+    METRICS_BY_TASK,
+    TASKS,
     best_candidate,
+    class_confusion,
     classification_metrics,
+    compute_metrics,
     confusion,
+    evaluation_details,
+    evaluation_plots,
     improvement,
+    multiclass_metrics,
+    per_class_metrics,
     plot_calibration_png,
+    plot_class_confusion_png,
     plot_confusion_png,
+    plot_per_class_png,
+    plot_predicted_vs_actual_png,
+    plot_residuals_png,
     plot_roc_png,
+    regression_metrics,
+    task_metrics,
+    validate_metric,
 )
 
 pytestmark = pytest.mark.unit
@@ -23,14 +39,41 @@ pytestmark = pytest.mark.unit
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 Y = np.array([0, 0, 1, 1, 0, 1, 0, 0])
 P = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.6, 0.05])
+YM = np.array([0, 1, 2, 2, 1, 0, 2, 1])
+PM = np.array(
+    [
+        [0.7, 0.2, 0.1],
+        [0.1, 0.6, 0.3],
+        [0.2, 0.2, 0.6],
+        [0.1, 0.5, 0.4],  # a 2 predicted as 1
+        [0.3, 0.4, 0.3],
+        [0.5, 0.1, 0.4],
+        [0.1, 0.1, 0.8],
+        [0.6, 0.3, 0.1],  # a 1 predicted as 0
+    ]
+)
+CLASSES = ["low", "mid", "high"]
+YR = np.array([3.0, 5.0, 2.0, 8.0, 6.0])
+PR = np.array([2.5, 5.5, 2.0, 6.0, 7.0])
 
 
-def test_metrics_know_their_direction():
-    assert set(METRICS) == {"roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss"}
-    assert METRICS["log_loss"].greater_is_better is False
-    assert all(m.greater_is_better for name, m in METRICS.items() if name != "log_loss")
+def test_metrics_know_their_task_and_direction():
+    assert TASKS == ("binary", "multiclass", "regression")
+    binary = {"roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss"}
+    assert set(task_metrics("binary")) == binary
+    lower = {name for name, m in METRICS.items() if not m.greater_is_better}
+    assert lower == {"log_loss", "rmse", "mae", "median_ae"}
+    # A name two tasks share (accuracy, log_loss) is one metric in METRICS.
+    assert all(METRICS[name] == m for metrics in METRICS_BY_TASK.values() for name, m in metrics.items())
+    assert all(DEFAULT_SELECTION_METRIC[task] in task_metrics(task) for task in TASKS)
     assert improvement("roc_auc", 0.8, 0.7) == pytest.approx(0.1)
     assert improvement("log_loss", 0.3, 0.4) == pytest.approx(0.1)
+    assert improvement("rmse", 2.0, 2.5) == pytest.approx(0.5)
+    assert validate_metric("r2", "regression") == "r2"
+    with pytest.raises(ValueError, match="Unknown metric 'roc_auc' for regression models"):
+        validate_metric("roc_auc", "regression")
+    with pytest.raises(ValueError, match="Unknown task 'ranking'"):
+        task_metrics("ranking")
 
 
 def test_classification_metrics_by_hand():
@@ -45,7 +88,7 @@ def test_classification_metrics_by_hand():
     expected_log_loss = -np.mean(Y * np.log(P) + (1 - Y) * np.log(1 - P))
     assert scores["log_loss"] == pytest.approx(expected_log_loss)
     assert 0 < scores["pr_auc"] <= 1
-    assert set(scores) == set(METRICS)
+    assert set(scores) == set(task_metrics("binary"))
     assert all(isinstance(v, float) for v in scores.values())
 
 
@@ -130,8 +173,25 @@ def test_best_candidate_validates_metric_and_ids():
         lambda: plot_roc_png(Y, P, reference=P[::-1]),
         lambda: plot_calibration_png(Y, P, reference=np.full(len(P), 0.4), bins=3),
         lambda: plot_confusion_png(Y, P, threshold=0.4),
+        lambda: plot_class_confusion_png(YM, PM, CLASSES),
+        lambda: plot_class_confusion_png(np.arange(40) % 20, np.eye(20)[np.arange(40) % 20], range(20)),
+        lambda: plot_per_class_png(YM, PM, CLASSES, reference=PM[::-1]),
+        lambda: plot_predicted_vs_actual_png(YR, PR, reference=PR + 1),
+        lambda: plot_residuals_png(YR, PR, reference=PR + 1),
+        lambda: plot_residuals_png(YR, YR),
     ],
-    ids=["roc", "roc-with-champion", "calibration", "confusion"],
+    ids=[
+        "roc",
+        "roc-with-champion",
+        "calibration",
+        "confusion",
+        "class-confusion",
+        "class-confusion-20-classes",
+        "per-class",
+        "predicted-vs-actual",
+        "residuals",
+        "no-residual",
+    ],
 )
 def test_plots_are_png_images(plot):
     from matplotlib.image import imread
@@ -155,3 +215,102 @@ def test_plots_leave_pyplot_and_the_backend_alone():
 def test_plots_validate_their_input():
     with pytest.raises(ValueError, match="only 0 and 1"):
         plot_roc_png([0, 3], [0.1, 0.2])
+
+
+# --------------------------------------------------------------------- multiclass and regression
+
+
+def test_multiclass_metrics_by_hand():
+    scores = multiclass_metrics(YM, PM)
+    assert set(scores) == set(task_metrics("multiclass"))
+    assert scores["accuracy"] == pytest.approx(6 / 8)
+    # per class: precision 2/3, 2/3, 1; recall 1, 2/3, 2/3
+    f1 = [2 * p * r / (p + r) for p, r in ((2 / 3, 1), (2 / 3, 2 / 3), (1, 2 / 3))]
+    assert scores["f1_macro"] == pytest.approx(np.mean(f1))
+    assert scores["f1_weighted"] == pytest.approx(np.average(f1, weights=[2, 3, 3]))
+    assert scores["balanced_accuracy"] == scores["recall_macro"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
+    assert scores["log_loss"] == pytest.approx(-np.mean(np.log(PM[np.arange(8), YM])))
+    assert 0.5 < scores["roc_auc_ovr"] <= 1
+    assert compute_metrics("multiclass", YM, PM) == scores
+
+
+def test_multiclass_breakdown_confusion_and_per_class():
+    assert class_confusion(YM, PM) == [[2, 0, 0], [1, 2, 0], [0, 1, 2]]
+    rows = per_class_metrics(YM, PM, CLASSES)
+    assert [r["class"] for r in rows] == CLASSES
+    assert [r["support"] for r in rows] == [2, 3, 3]
+    assert rows[0]["recall"] == 1.0 and rows[2]["precision"] == 1.0
+    details = evaluation_details("multiclass", YM, PM, classes=CLASSES)
+    assert details["confusion"] == {"classes": CLASSES, "matrix": [[2, 0, 0], [1, 2, 0], [0, 1, 2]]}
+    assert details["per_class"] == rows
+    assert evaluation_details("binary", Y, P) == {"confusion": confusion(Y, P)}
+
+
+def test_multiclass_holdout_with_one_class_leaves_auc_undefined():
+    scores = multiclass_metrics(np.zeros(3, dtype=int), PM[:3])
+    assert math.isnan(scores["roc_auc_ovr"])
+    assert scores["balanced_accuracy"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize(
+    ("y", "p", "message"),
+    [
+        ([0, 1, 3], PM[:3], r"class indices 0..2"),
+        ([0, 1], PM[:3], "equal length"),
+        ([0, 1, 2], PM[:3, 0], "classes >= 2"),
+        ([0, 1, 2], PM[:3] * 2, r"probabilities in \[0, 1\]"),
+    ],
+)
+def test_multiclass_inputs_are_validated(y, p, message):
+    with pytest.raises(ValueError, match=message):
+        multiclass_metrics(np.array(y), np.array(p))
+
+
+def test_regression_metrics_by_hand():
+    scores = regression_metrics(YR, PR)
+    errors = np.array([0.5, 0.5, 0.0, 2.0, 1.0])
+    assert scores == pytest.approx(
+        {
+            "rmse": math.sqrt(np.mean(errors**2)),
+            "mae": errors.mean(),
+            "median_ae": 0.5,
+            "r2": 1 - np.sum(errors**2) / np.sum((YR - YR.mean()) ** 2),
+        }
+    )
+    assert set(scores) == set(task_metrics("regression"))
+    assert compute_metrics("regression", YR, PR) == scores
+    assert math.isnan(regression_metrics([4.0, 4.0], [4.0, 5.0])["r2"])
+    residuals = evaluation_details("regression", YR, PR)["residuals"]
+    assert residuals["mean"] == pytest.approx(np.mean(YR - PR))
+    assert residuals["max_abs"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("y", "p", "message"),
+    [
+        ([1.0, 2.0], [1.0], "equal length"),
+        ([], [], "empty holdout"),
+        ([1.0, float("nan")], [1.0, 2.0], "finite numbers"),
+        (["a", "b"], [1.0, 2.0], "must be numbers"),
+    ],
+)
+def test_regression_inputs_are_validated(y, p, message):
+    with pytest.raises(ValueError, match=message):
+        regression_metrics(y, p)
+
+
+def test_compute_metrics_refuses_unknown_tasks():
+    with pytest.raises(ValueError, match="Unknown task"):
+        compute_metrics("ranking", Y, P)
+
+
+def test_evaluation_plots_follow_the_task():
+    assert set(evaluation_plots("binary", Y, P, reference=P)) == {
+        "roc.png",
+        "calibration.png",
+        "confusion.png",
+    }
+    assert set(evaluation_plots("multiclass", YM, PM, classes=CLASSES)) == {"confusion.png", "per_class.png"}
+    assert set(evaluation_plots("regression", YR, PR)) == {"predicted_vs_actual.png", "residuals.png"}
+    with pytest.raises(ValueError, match="2 class names were given for 3 probability columns"):
+        evaluation_plots("multiclass", YM, PM, classes=CLASSES[:2])

@@ -51,6 +51,7 @@ def test_the_shipped_churn_model_config_is_valid():
         (lambda r: r.update(dataset="../datasets/missing.yaml"), "No dataset configuration"),
         (lambda r: r.update(estimator="xgboost.XGBClassifier"), "import path of a scikit-learn class"),
         (lambda r: r.update(estimator="sklearn.linear_model.LinearRegression"), "not a classifier"),
+        (lambda r: r.update(task="multiclass"), "'task' multiclass needs at least 3 target classes"),
         (lambda r: r.update(estimator="sklearn.svm.Nope"), "cannot be imported"),
         (lambda r: r["params"].update(depth=3), "params names 'depth'"),
         (lambda r: r["param_grid"].update(gamma=[1]), "param_grid names 'gamma'"),
@@ -246,16 +247,118 @@ def test_model_config_candidates_validate_the_override_against_the_estimator():
         config.candidates({"n_estimators": [10]})
 
 
-def test_load_estimator_class_accepts_sklearn_classifiers_only():
-    from sklearn.ensemble import HistGradientBoostingClassifier
+def test_load_estimator_class_checks_the_kind_the_task_needs():
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
+    for task in ("binary", "multiclass"):
+        assert (
+            load_estimator_class("sklearn.ensemble.HistGradientBoostingClassifier", task)
+            is HistGradientBoostingClassifier
+        )
     assert (
-        load_estimator_class("sklearn.ensemble.HistGradientBoostingClassifier")
-        is HistGradientBoostingClassifier
+        load_estimator_class("sklearn.ensemble.HistGradientBoostingRegressor", "regression")
+        is HistGradientBoostingRegressor
     )
+    assert load_estimator_class("sklearn.linear_model.Ridge", None).__name__ == "Ridge"
     with pytest.raises(ValueError, match="must be the import path of a scikit-learn class"):
-        load_estimator_class("os.system")
+        load_estimator_class("os.system", None)
     with pytest.raises(ValueError, match="not a scikit-learn estimator class"):
-        load_estimator_class("sklearn.base.clone")
-    with pytest.raises(ValueError, match="not a classifier with predict_proba"):
-        load_estimator_class("sklearn.linear_model.RidgeClassifier")
+        load_estimator_class("sklearn.base.clone", None)
+    with pytest.raises(ValueError, match="not a classifier with predict_proba, which a binary model needs"):
+        load_estimator_class("sklearn.linear_model.RidgeClassifier", "binary")
+    with pytest.raises(ValueError, match="not a classifier with predict_proba, which a multiclass model"):
+        load_estimator_class("sklearn.linear_model.Ridge", "multiclass")
+    with pytest.raises(ValueError, match="not a regressor, which a regression model needs"):
+        load_estimator_class(LOGREG, "regression")
+
+
+def _with_target(tmp_path, target: dict, **model) -> dict:
+    """The churn model's raw config on a copy of the churn dataset whose target is ``target``."""
+    dataset = yaml.safe_load((REPO_ROOT / "include" / "datasets" / "churn.yaml").read_text())
+    dataset["target"] = target
+    dataset["features"] = {
+        kind: [c for c in columns if c != target["column"]] for kind, columns in dataset["features"].items()
+    }
+    dataset["expectations"] = str(REPO_ROOT / "include" / "expectations" / "churn.json")
+    (tmp_path / "dataset.yaml").write_text(yaml.safe_dump(dataset))
+    raw = {**_raw(), "dataset": str(tmp_path / "dataset.yaml")}
+    raw.pop("gate")
+    raw.pop("selection_metric")
+    return {**raw, **model}
+
+
+def test_the_task_defaults_to_the_datasets_and_picks_the_default_metrics(tmp_path):
+    assert load_model_config(CHURN_MODEL).task == "binary"
+    multiclass = parse_model_config(
+        _with_target(tmp_path, {"column": "contract_type", "classes": ["a", "b", "c"]}), base_dir=tmp_path
+    )
+    assert (multiclass.task, multiclass.selection_metric, multiclass.gate.metric) == (
+        "multiclass", "f1_macro", "f1_macro",
+    )  # fmt: skip
+    regression = parse_model_config(
+        _with_target(
+            tmp_path, {"column": "monthly_charges"}, estimator="sklearn.linear_model.Ridge",
+            param_grid={"alpha": [1.0]}, params={}, gate={"minimums": {"rmse": 30, "r2": 0.1}},
+        ),
+        base_dir=tmp_path,
+    )  # fmt: skip
+    assert (regression.task, regression.selection_metric) == ("regression", "rmse")
+    assert regression.gate.minimums == {"rmse": 30.0, "r2": 0.1}
+
+
+def test_a_regression_model_may_ignore_the_classes_of_a_numeric_target(tmp_path):
+    raw = _with_target(
+        tmp_path, {"column": "churned", "classes": [0, 1]}, task="regression",
+        estimator="sklearn.linear_model.Ridge", param_grid={}, params={},
+    )  # fmt: skip
+    assert parse_model_config(raw, base_dir=tmp_path).task == "regression"
+
+
+@pytest.mark.parametrize(
+    ("target", "model", "message"),
+    [
+        (
+            {"column": "contract_type", "classes": ["a", "b", "c"]},
+            {"task": "binary"},
+            "'task' binary needs exactly 2 target classes, but dataset 'churn' lists 3 target classes "
+            "(a, b, c); use task: multiclass",
+        ),
+        (
+            {"column": "churned", "classes": [0, 1]},
+            {"task": "multiclass"},
+            "'task' multiclass needs at least 3 target classes, but dataset 'churn' lists 2 target "
+            "classes (0, 1); use task: binary",
+        ),
+        ({"column": "churned"}, {"task": "binary"}, "list the two classes under target.classes"),
+        (
+            {"column": "region"},
+            {"task": "regression", "estimator": "sklearn.linear_model.Ridge", "params": {}, "param_grid": {}},
+            "'task' regression needs a numeric target, but 'region' of dataset 'churn' is string",
+        ),
+        ({"column": "monthly_charges"}, {}, "is not a regressor, which a regression model needs"),
+        (
+            {"column": "monthly_charges"},
+            {
+                "estimator": "sklearn.linear_model.Ridge",
+                "params": {},
+                "param_grid": {},
+                "selection_metric": "roc_auc",
+            },
+            "'selection_metric' must be one of the regression metrics rmse, mae, median_ae, r2, not 'roc_auc'",
+        ),
+        (
+            {"column": "contract_type", "classes": ["a", "b", "c"]},
+            {"gate": {"minimums": {"roc_auc": 0.7}}},
+            "'gate.minimums' names unknown metric 'roc_auc' for a multiclass model",
+        ),
+        (
+            {"column": "contract_type", "classes": ["a", "b", "c"]},
+            {"gate": {"metric": "rmse"}},
+            "'gate.metric' must be one of the multiclass metrics",
+        ),
+    ],
+)
+def test_the_task_must_fit_the_dataset_the_estimator_and_the_metrics(tmp_path, target, model, message):
+    with pytest.raises(ModelConfigError) as caught:
+        parse_model_config(_with_target(tmp_path, target, **model), base_dir=tmp_path)
+    assert message in str(caught.value)
