@@ -7,6 +7,17 @@ Layout under the data root, one folder per dataset::
 
 A partition exists only through its manifest: the manifest is written last and names the data
 file(s) it publishes, so a data file without a manifest that names it is invisible to readers.
+
+Several writers may publish the same partition at once (a scheduled run and a manual re-run): each
+writes its data file under its content-addressed name (through a temporary name of its own), then
+its manifest; the last manifest written wins whole. Cleanup after a commit follows one rule
+(:func:`removable_files`): a file is removed only if the now-current manifest does not name it
+**and** it has not been modified for :data:`STALE_AFTER_SECONDS`. A writer in flight has written
+(or re-placed, when identical content was already there) each of its files moments before it
+commits, and its temporary file grows while it writes, so no writer loses a file to another's
+cleanup; what a crashed writer or a superseded version leaves behind goes at the first commit after
+it has gone stale. (A reader that finds a file of the manifest it read gone re-reads the manifest:
+the storage hook does that.)
 """
 
 from __future__ import annotations
@@ -15,11 +26,19 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 MANIFEST_NAME = "_manifest.json"
 MANIFEST_VERSION = 1
 ZONES = ("raw", "validated", "quarantine")
+
+#: Seconds a file no manifest names is kept after its last modification (see the module docstring):
+#: far longer than any writer takes between placing its data file and committing its manifest, or
+#: any reader between reading a manifest and the files it names.
+STALE_AFTER_SECONDS = 3600.0
 
 _DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _PARTITION_DIR = re.compile(r"^ds=(\d{4}-\d{2}-\d{2})$")
@@ -78,6 +97,35 @@ def parse_partition_dir_name(name: str) -> date | None:
 def is_data_file_name(name: str) -> bool:
     """Return whether ``name`` has the shape of a data file this module names."""
     return bool(_DATA_FILE.fullmatch(name))
+
+
+def is_temporary_name(name: str) -> bool:
+    """Return whether ``name`` is a writer's temporary file (``.<something>.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def removable_files(
+    modified: dict[str, float], keep: Iterable[str], *, now: float, stale_after: float = STALE_AFTER_SECONDS
+) -> list[str]:
+    """The files of a partition folder that cleanup may remove, sorted.
+
+    :param modified: name -> last modification time (seconds since the epoch) of every file in the
+        folder, as the storage reports it.
+    :param keep: the names the now-current manifest (and the committing writer's own) name.
+    :param now: the storage's present time (e.g. the modification time of the manifest just
+        written, so that both sides of the comparison come from the same clock).
+    :param stale_after: seconds without modification after which an unnamed file counts as left over.
+
+    Only data files and temporary files are candidates: the manifest and anything else stays.
+    """
+    kept = set(keep)
+    return sorted(
+        name
+        for name, mtime in modified.items()
+        if (is_data_file_name(name) or is_temporary_name(name))
+        and name not in kept
+        and mtime <= now - stale_after
+    )
 
 
 def data_file_name(token: str) -> str:

@@ -5,20 +5,26 @@ uses an Airflow ``aws`` connection (with ``endpoint_url`` in its extra for MinIO
 
 Publishing a partition (see ``core.partitions`` for the layout):
 
-1. the data is streamed to a temporary file while its sha256 is computed, then published under its
-   content-addressed name ``part-<sha256 prefix>.parquet`` in the partition folder;
+1. the data is streamed to a temporary file of this writer's own while its sha256 is computed, then
+   published under its content-addressed name ``part-<sha256 prefix>.parquet`` in the partition
+   folder (placed again even when that name already holds the same bytes, so it counts as fresh);
 2. the manifest naming that file is committed last, in one step (rename on local disk, a single
    PUT on S3, both atomic);
-3. data files the new manifest does not name (the previous version, debris of crashed writes)
-   are removed.
+3. files that neither the now-current manifest nor this writer's names, and that have not been
+   modified for ``core.partitions.STALE_AFTER_SECONDS``, are removed (``removable_files``): the
+   previous versions and debris of crashed writes, never a file another writer still needs.
 
-A crash before step 2 leaves the previous version readable and nothing new visible.
+A crash before step 2 leaves the previous version readable and nothing new visible. Concurrent
+writers of one partition never delete each other's files: the last manifest written wins, whole.
+A reader that finds a file of the manifest it read removed (a newer version was committed
+meanwhile) reads the new version instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 import uuid
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -33,12 +39,18 @@ from mlops_provider.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from datetime import date
+    from typing import IO
 
     import pyarrow as pa
     from airflow.sdk import ObjectStoragePath
 
 _SUPPORTED_SCHEMES = ("file", "s3")
+_PRIVATE_DIR = 0o700  # permissions of quarantined source data on local disk
+_PRIVATE_FILE = 0o600
+# How many times a reader starts again when a newer version replaced the one it was reading.
+_READ_ATTEMPTS = 3
 
 # How partitions are encoded. LZ4 (the unambiguous LZ4_RAW Parquet codec) decodes ~1.5x faster than
 # zstd and encodes ~1.3x faster, for files ~40 % larger (5M rows x 20 columns: 347 vs 245 MB).
@@ -145,6 +157,23 @@ def _read_parquet(source: Any) -> pa.Table:
     return pq.ParquetFile(source).read(use_threads=True)
 
 
+def _read_object(path: ObjectStoragePath) -> bytes:
+    """The whole content of one file or object, in one request.
+
+    Unlike ``read_bytes`` (a HEAD, then reads bound to the ETag seen), an object replaced meanwhile
+    by another writer reads as its new version instead of failing.
+    """
+    return path.fs.cat_file(path.path)
+
+
+def _modified_at(info: dict[str, Any]) -> float:
+    """A listing entry's last modification time in seconds since the epoch (local disk or S3)."""
+    if "mtime" in info:
+        return float(info["mtime"])
+    modified = info.get("LastModified")
+    return modified.timestamp() if modified is not None else time.time()
+
+
 def _check_digest(path: ObjectStoragePath, data_file: parts.DataFile, size: int, sha256: str) -> None:
     if size != data_file.size or sha256 != data_file.sha256:
         raise PartitionIntegrityError(f"{path} does not match the sha256 in its manifest")
@@ -221,10 +250,10 @@ class DatasetStorageHook(BaseHook):
         """Return the committed manifest of a partition, or None if it has not been published."""
         path = self.partition_path(dataset, zone, ds) / parts.MANIFEST_NAME
         self._forget_listings()
-        if not path.exists():
-            return None
         try:
-            return parts.Manifest.from_dict(json.loads(path.read_bytes()))
+            return parts.Manifest.from_dict(json.loads(_read_object(path)))
+        except FileNotFoundError:
+            return None
         except ValueError as err:
             raise PartitionIntegrityError(f"{path}: {err}") from None
 
@@ -246,19 +275,33 @@ class DatasetStorageHook(BaseHook):
         :raises PartitionIntegrityError: a data file is missing or does not match its manifest, or
             the partition's digest is not ``expected_sha256``.
         """
+        folder = self.partition_path(dataset, zone, ds)
+        for _ in range(_READ_ATTEMPTS):
+            manifest = self.read_manifest(dataset, zone, ds)
+            if manifest is None:
+                raise PartitionNotFoundError(f"No published partition at {folder}")
+            if expected_sha256 is not None and manifest.sha256 != expected_sha256:
+                raise PartitionIntegrityError(
+                    f"{folder} changed since it was recorded (sha256 {expected_sha256[:12]}..., now "
+                    f"{manifest.sha256[:12]}...)"
+                )
+            try:
+                return self._read_files(folder, manifest, verify)
+            except FileNotFoundError as gone:
+                # A newer version committed meanwhile may have cleaned this one up: read that one.
+                if self.read_manifest(dataset, zone, ds) == manifest:
+                    raise PartitionIntegrityError(f"{gone} is named by the manifest but missing") from None
+        raise PartitionIntegrityError(f"{folder} was re-published {_READ_ATTEMPTS} times while being read")
+
+    def _read_files(self, folder: ObjectStoragePath, manifest: parts.Manifest, verify: bool) -> pa.Table:
+        """The data files ``manifest`` names, as one table.
+
+        :raises FileNotFoundError: a file is missing (its URI is the message).
+        """
         import hashlib
 
         import pyarrow as pa
 
-        manifest = self.read_manifest(dataset, zone, ds)
-        folder = self.partition_path(dataset, zone, ds)
-        if manifest is None:
-            raise PartitionNotFoundError(f"No published partition at {folder}")
-        if expected_sha256 is not None and manifest.sha256 != expected_sha256:
-            raise PartitionIntegrityError(
-                f"{folder} changed since it was recorded (sha256 {expected_sha256[:12]}..., now "
-                f"{manifest.sha256[:12]}...)"
-            )
         tables = []
         for data_file in manifest.files:
             path = folder / data_file.name
@@ -266,9 +309,9 @@ class DatasetStorageHook(BaseHook):
                 if self.is_local:
                     tables.append(self._read_local_file(path, data_file, verify))
                     continue
-                payload = path.read_bytes()
+                payload = _read_object(path)
             except FileNotFoundError:
-                raise PartitionIntegrityError(f"{path} is named by the manifest but missing") from None
+                raise FileNotFoundError(self.uri_of(path)) from None
             if verify:
                 _check_digest(path, data_file, len(payload), hashlib.sha256(payload).hexdigest())
             tables.append(_read_parquet(pa.BufferReader(payload)))
@@ -372,16 +415,21 @@ class DatasetStorageHook(BaseHook):
         return manifest
 
     def delete_partition(self, dataset: str, zone: str, ds: date | str) -> bool:
-        """Withdraw a partition: its manifest first (so readers stop seeing it), then its files."""
+        """Withdraw a partition: its manifest first (so readers stop seeing it), then its files.
+
+        The files the withdrawn manifest named go at once; other files only once stale (see
+        ``core.partitions.removable_files``): they may belong to a writer in flight.
+        """
         folder = self.partition_path(dataset, zone, ds)
-        manifest_path = folder / parts.MANIFEST_NAME
-        self._forget_listings()
-        if not manifest_path.exists():
+        manifest = self.read_manifest(dataset, zone, ds)
+        if manifest is None:
             return False
-        manifest_path.unlink()
-        for path in folder.iterdir():
-            if parts.is_data_file_name(path.name):
-                path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (folder / parts.MANIFEST_NAME).unlink()
+        for data_file in manifest.files:
+            with contextlib.suppress(FileNotFoundError):
+                (folder / data_file.name).unlink()
+        self._remove_stale_files(folder, keep=set())
         return True
 
     def copy_partition(
@@ -407,9 +455,9 @@ class DatasetStorageHook(BaseHook):
         dst_folder = self.partition_path(dataset, to_zone, ds)
         dst_folder.mkdir(parents=True, exist_ok=True)
         for data_file in source.files:
-            target = dst_folder / data_file.name
-            if not (target.exists() and target.stat().st_size == data_file.size):
-                self._copy_file_atomic(src_folder / data_file.name, target)
+            # Placed even if the target already holds it: a fresh file cannot be cleaned up as stale
+            # by a concurrent writer before this commit names it.
+            self._copy_file_atomic(src_folder / data_file.name, dst_folder / data_file.name)
         manifest = parts.build_manifest(
             dataset=dataset,
             zone=to_zone,
@@ -458,14 +506,22 @@ class DatasetStorageHook(BaseHook):
     ) -> str:
         """Keep unreadable source files, byte for byte, in ``quarantine/`` with a rejection report.
 
-        Returns the URI of the quarantine folder. The published partitions are not touched.
+        Returns the URI of the quarantine folder. The published partitions are not touched. On local
+        disk the folder is private to the owner (0o700) and so are its files (0o600): source data
+        may be confidential. (On S3 access is the bucket policy's business.)
         """
         folder = self.partition_path(dataset, "quarantine", ds) / "source"
         folder.mkdir(parents=True, exist_ok=True)
+        if self.is_local:
+            import os
+
+            os.chmod(folder.path, _PRIVATE_DIR)
         for path in files:
-            self.write_bytes_atomic(folder / path.name, path.read_bytes())
+            self._copy_file(path, folder / path.name, mode=_PRIVATE_FILE)
         self.write_bytes_atomic(
-            folder / "_rejection.json", json.dumps(rejection, indent=2, sort_keys=True, default=str).encode()
+            folder / "_rejection.json",
+            json.dumps(rejection, indent=2, sort_keys=True, default=str).encode(),
+            mode=_PRIVATE_FILE,
         )
         return self.uri_of(folder)
 
@@ -497,54 +553,95 @@ class DatasetStorageHook(BaseHook):
         """Return ``path`` as a plain URI without the connection id (safe for XCom and logs)."""
         return f"file://{path.path}" if self.is_local else f"{path.protocol}://{path.path}"
 
-    def write_bytes_atomic(self, path: ObjectStoragePath, payload: bytes) -> None:
+    def write_bytes_atomic(self, path: ObjectStoragePath, payload: bytes, *, mode: int = 0o666) -> None:
         """Write ``payload`` to ``path`` so that readers see the old or the new content, never half.
 
-        On local disk the bytes go to a temporary sibling that is then renamed over ``path``; an
-        object store publishes a single PUT whole, so there the object is written directly.
+        On local disk the bytes go to a temporary sibling of this writer's own that is then renamed
+        over ``path``; an object store publishes a single PUT whole, so there the object is written
+        directly.
+
+        :param mode: permissions of a local file (less the umask); ignored on object stores.
         """
         if not self.is_local:
             path.write_bytes(payload)
             return
+        with self._local_temporary(path, mode) as handle:
+            handle.write(payload)
+
+    @contextlib.contextmanager
+    def _local_temporary(self, path: ObjectStoragePath, mode: int) -> Iterator[IO[bytes]]:
+        """A new local file of this writer's own next to ``path``, renamed over it once written whole.
+
+        The temporary file is created with ``mode`` (never wider, whatever existed before) and is
+        removed if writing fails.
+        """
         import os
 
-        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-        with open(tmp.path, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp.path, path.path)
+        tmp = f"{path.parent.path}/.{path.name}.{uuid.uuid4().hex}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def _copy_file(self, source: ObjectStoragePath, target: ObjectStoragePath, *, mode: int = 0o666) -> None:
+        """Copy ``source`` (any supported store) to ``target`` whole, streaming (not held in memory)."""
+        import shutil
+
+        with source.open("rb") as reader:
+            if self.is_local:
+                with self._local_temporary(target, mode) as writer:
+                    shutil.copyfileobj(reader, writer, 8 << 20)
+            else:
+                with target.open("wb") as writer:
+                    shutil.copyfileobj(reader, writer, 8 << 20)
 
     def _copy_file_atomic(self, source: ObjectStoragePath, target: ObjectStoragePath) -> None:
-        """Copy one data file so that ``target`` appears whole.
+        """Copy one data file so that ``target`` appears whole, and fresh (see ``removable_files``).
 
         On local disk the copy is a hard link when the file system allows it: data files are
         content-addressed and never modified in place (a new version is a new file, renamed in), so
-        two names for one immutable file are as safe as two copies, and cost no time or space.
-        Elsewhere the bytes are copied (locally without holding them in memory).
+        two names for one immutable file are as safe as two copies, and cost no time or space. The
+        link shares the source's modification time, so it is touched. Elsewhere the bytes are
+        copied, streaming.
         """
         if not self.is_local:
-            self.write_bytes_atomic(target, source.read_bytes())
+            self._copy_file(source, target)
             return
         import os
-        import shutil
 
-        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        tmp = f"{target.parent.path}/.{target.name}.{uuid.uuid4().hex}.tmp"
         try:
-            os.link(source.path, tmp.path)
+            os.link(source.path, tmp)
         except OSError:  # another file system, or no hard links there
-            shutil.copyfile(source.path, tmp.path)
-        os.replace(tmp.path, target.path)
+            self._copy_file(source, target)
+            return
+        try:
+            os.utime(tmp)
+            os.replace(tmp, target.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
     def _write_data_file(
         self, folder: ObjectStoragePath, data: pa.Table | pa.RecordBatchReader
     ) -> tuple[parts.DataFile, int]:
-        """Write ``data`` as a content-addressed Parquet file; identical content is written once.
+        """Write ``data`` as a content-addressed Parquet file.
 
-        The Parquet bytes are hashed as they are written to a temporary file (local disk: a hidden
-        file in the partition folder, renamed; object store: a local spool file, uploaded in one
-        PUT once complete), then the file takes its name from the digest. Returns the data file and
-        its row count.
+        The Parquet bytes are hashed as they are written to a temporary file of this writer's own
+        (local disk: a hidden file in the partition folder, renamed; object store: a local spool
+        file, uploaded in one PUT once complete), then the file takes its name from the digest.
+        Identical content already there is replaced by the identical new file all the same (an
+        atomic rename or PUT, so readers see the same bytes either way): that makes it fresh, so
+        a concurrent writer's cleanup cannot take it for a stale leftover before this commit.
+        Returns the data file and its row count.
         """
         import os
         import tempfile
@@ -552,13 +649,11 @@ class DatasetStorageHook(BaseHook):
         if not self.is_local:
             with tempfile.TemporaryFile(prefix="mlops-part-") as spool:
                 data_file, rows = self._encode(spool, data)
-                path = folder / data_file.name
-                if not self._holds(path, data_file):
-                    import shutil
+                import shutil
 
-                    spool.seek(0)
-                    with path.open("wb") as upload:
-                        shutil.copyfileobj(spool, upload, 8 << 20)
+                spool.seek(0)
+                with (folder / data_file.name).open("wb") as upload:
+                    shutil.copyfileobj(spool, upload, 8 << 20)
             return data_file, rows
 
         tmp_path = (folder / f".part-{uuid.uuid4().hex}.tmp").path
@@ -566,11 +661,7 @@ class DatasetStorageHook(BaseHook):
             with open(tmp_path, "wb") as handle:
                 data_file, rows = self._encode(handle, data)
                 os.fsync(handle.fileno())
-            path = folder / data_file.name
-            if self._holds(path, data_file):
-                os.unlink(tmp_path)
-            else:
-                os.replace(tmp_path, path.path)
+            os.replace(tmp_path, (folder / data_file.name).path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_path)
@@ -585,24 +676,38 @@ class DatasetStorageHook(BaseHook):
         digest = sink.sha.hexdigest()
         return parts.DataFile(name=parts.data_file_name(digest[:32]), size=sink.size, sha256=digest), rows
 
-    @staticmethod
-    def _holds(path: ObjectStoragePath, data_file: parts.DataFile) -> bool:
-        """Whether ``path`` already holds these bytes (same content-addressed name and size).
-
-        Then it is left alone: rewriting it in place could expose a half-written file to a reader
-        of the current manifest.
-        """
-        return path.exists() and path.stat().st_size == data_file.size
-
     def _commit(self, folder: ObjectStoragePath, manifest: parts.Manifest) -> None:
-        """Publish ``manifest`` in one atomic write, then remove the files it no longer names."""
-        payload = json.dumps(manifest.to_dict(), indent=2, sort_keys=True).encode()
-        self.write_bytes_atomic(folder / parts.MANIFEST_NAME, payload)
-        self._remove_unlisted_files(folder, manifest)
+        """Publish ``manifest`` in one atomic write, then remove the stale files no manifest needs.
 
-    def _remove_unlisted_files(self, folder: ObjectStoragePath, manifest: parts.Manifest) -> None:
+        The now-current manifest is read back: if another writer committed after this one, its
+        files are kept as well as this writer's (``core.partitions.removable_files``).
+        """
+        path = folder / parts.MANIFEST_NAME
+        self.write_bytes_atomic(path, json.dumps(manifest.to_dict(), indent=2, sort_keys=True).encode())
         keep = {f.name for f in manifest.files}
-        for path in folder.iterdir():
-            stray_tmp = path.name.startswith(".") and path.name.endswith(".tmp")
-            if (parts.is_data_file_name(path.name) and path.name not in keep) or stray_tmp:
-                path.unlink()
+        try:
+            current = parts.Manifest.from_dict(json.loads(_read_object(path)))
+            keep |= {f.name for f in current.files}
+        except FileNotFoundError:  # withdrawn meanwhile: the files it named are for it to remove
+            pass
+        except ValueError:  # not a manifest any more: remove nothing rather than guess
+            return
+        self._remove_stale_files(folder, keep)
+
+    def _remove_stale_files(self, folder: ObjectStoragePath, keep: set[str]) -> None:
+        """Remove the files of ``folder`` that ``core.partitions.removable_files`` allows."""
+        self._forget_listings()
+        try:
+            listing = folder.fs.ls(folder.path, detail=True)
+        except FileNotFoundError:  # an object store has no empty folders
+            return
+        modified = {}
+        for info in listing:
+            name = str(info["name"]).rstrip("/").rsplit("/", 1)[-1]
+            if info.get("type") == "file":
+                modified[name] = _modified_at(info)
+        # The manifest was written just now on the storage's own clock: the present, for comparing.
+        now = modified.get(parts.MANIFEST_NAME, time.time())
+        for name in parts.removable_files(modified, keep, now=now, stale_after=parts.STALE_AFTER_SECONDS):
+            with contextlib.suppress(FileNotFoundError):  # another writer's cleanup was first
+                (folder / name).unlink()

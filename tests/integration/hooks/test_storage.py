@@ -12,6 +12,7 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
+from mlops_provider.core import partitions as parts
 from mlops_provider.exceptions import PartitionIntegrityError, PartitionNotFoundError
 from mlops_provider.hooks.storage import DatasetStorageHook
 from tests.conftest import REPO_ROOT
@@ -72,16 +73,27 @@ def test_same_table_twice_is_idempotent(storage):
     assert names == sorted([first.files[0].name, "_manifest.json"])
 
 
-def test_rewrite_replaces_the_partition_wholesale_and_touches_no_other_date(storage):
-    storage.write_partition("churn", "raw", "2026-03-03", _table(300))
+def _names(storage: DatasetStorageHook, zone: str, ds: str) -> list[str]:
+    storage.root.fs.invalidate_cache()
+    return sorted(p.name for p in storage.partition_path("churn", zone, ds).iterdir())
+
+
+def test_rewrite_replaces_the_partition_wholesale_and_touches_no_other_date(storage, monkeypatch):
+    first = storage.write_partition("churn", "raw", "2026-03-03", _table(300))
     neighbour = storage.write_partition("churn", "raw", "2026-03-04", _table(200))
     replaced = storage.write_partition("churn", "raw", "2026-03-03", _table(50, offset=10_000))
 
     assert storage.read_partition("churn", "raw", "2026-03-03").num_rows == 50
     assert replaced.row_count == 50
     assert storage.read_manifest("churn", "raw", "2026-03-04") == neighbour
-    files = [p.name for p in storage.partition_path("churn", "raw", "2026-03-03").iterdir()]
-    assert sorted(files) == sorted([replaced.files[0].name, "_manifest.json"])
+    # The superseded file is kept (invisible) until stale: a concurrent writer may still need it.
+    assert _names(storage, "raw", "2026-03-03") == sorted(
+        [first.files[0].name, replaced.files[0].name, "_manifest.json"]
+    )
+    monkeypatch.setattr(parts, "STALE_AFTER_SECONDS", 0.0)  # from now on, everything older is stale
+    storage.write_partition("churn", "raw", "2026-03-03", _table(50, offset=10_000))
+    assert _names(storage, "raw", "2026-03-03") == sorted([replaced.files[0].name, "_manifest.json"])
+    assert _names(storage, "raw", "2026-03-04") == sorted([neighbour.files[0].name, "_manifest.json"])
 
 
 def test_list_partitions_in_a_date_range(storage):
@@ -164,18 +176,21 @@ def _crash_while_writing(storage: DatasetStorageHook, ds: str) -> None:
     assert result.returncode == 17, result.stderr
 
 
-def test_crash_between_write_and_commit_keeps_the_previous_version(storage):
+def test_crash_between_write_and_commit_keeps_the_previous_version(storage, monkeypatch):
     before = storage.write_partition("churn", "validated", "2026-07-01", _table(123))
 
     _crash_while_writing(storage, "2026-07-01")
 
-    folder = storage.partition_path("churn", "validated", "2026-07-01")
     assert storage.read_manifest("churn", "validated", "2026-07-01") == before
-    assert len([p for p in folder.iterdir() if p.name.startswith("part-")]) == 2  # the debris is there
+    debris = [n for n in _names(storage, "validated", "2026-07-01") if n.startswith("part-")]
+    assert len(debris) == 2  # the debris is there
     assert storage.read_partition("churn", "validated", "2026-07-01").equals(_table(123))
-    # The next successful publish clears the debris.
+    # A publish keeps it while it might still be a writer's in flight, and clears it once stale.
     storage.write_partition("churn", "validated", "2026-07-01", _table(5))
-    assert len([p for p in folder.iterdir() if p.name.startswith("part-")]) == 1
+    assert len([n for n in _names(storage, "validated", "2026-07-01") if n.startswith("part-")]) == 3
+    monkeypatch.setattr(parts, "STALE_AFTER_SECONDS", 0.0)
+    last = storage.write_partition("churn", "validated", "2026-07-01", _table(5))
+    assert _names(storage, "validated", "2026-07-01") == sorted([last.files[0].name, "_manifest.json"])
 
 
 def test_crash_before_first_commit_leaves_no_visible_partition(storage):
@@ -272,3 +287,133 @@ def test_local_copy_shares_the_immutable_file_and_survives_the_source(tmp_path):
     storage.delete_partition("churn", "raw", "2026-09-05")
     assert not raw.exists()
     assert storage.read_partition("churn", "validated", "2026-09-05", verify=True).equals(_table(40))
+
+
+_CONCURRENT_WRITER = textwrap.dedent(
+    """
+    import sys
+    import pyarrow as pa
+    from mlops_provider.hooks.storage import DatasetStorageHook
+
+    root, conn_id, ds, offset, rounds = sys.argv[1], sys.argv[2] or None, sys.argv[3], *map(int, sys.argv[4:6])
+    hook = DatasetStorageHook(root_uri=root, storage_conn_id=conn_id)
+    table = pa.table({"writer": pa.array([offset] * 2_000, pa.int64()), "i": pa.array(range(2_000), pa.int64())})
+    for _ in range(rounds):
+        hook.write_partition("churn", "raw", ds, table)
+    """
+)
+
+
+def _writer_table(offset: int) -> pa.Table:
+    return pa.table(
+        {"writer": pa.array([offset] * 2_000, pa.int64()), "i": pa.array(range(2_000), pa.int64())}
+    )
+
+
+def test_concurrent_writers_of_one_day_never_break_each_other_or_readers(storage):
+    """Threads and processes publish the same day at once while a thread keeps reading it.
+
+    Every writer must succeed, every read must return one writer's whole table, and the partition
+    left at the end must be one complete, verifiable version.
+    """
+    import threading
+
+    ds, rounds = "2026-10-01", 6
+    storage.write_partition("churn", "raw", ds, _writer_table(0))  # readers start from a version
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CONCURRENT_WRITER, storage.root_uri, storage.storage_conn_id or "", ds,
+             str(offset), str(rounds)],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for offset in (10, 11)
+    ]  # fmt: skip
+    errors: list[BaseException] = []
+    reads: list[int] = []
+    writers_done = threading.Event()
+
+    def write(offset: int) -> None:
+        hook = DatasetStorageHook(root_uri=storage.root_uri, storage_conn_id=storage.storage_conn_id)
+        try:
+            for _ in range(rounds):
+                hook.write_partition("churn", "raw", ds, _writer_table(offset))
+        except BaseException as err:
+            errors.append(err)
+
+    def read() -> None:
+        hook = DatasetStorageHook(root_uri=storage.root_uri, storage_conn_id=storage.storage_conn_id)
+        try:
+            while not writers_done.is_set():
+                table = hook.read_partition("churn", "raw", ds)
+                assert table.num_rows == 2_000
+                writer = set(table.column("writer").to_pylist())
+                assert len(writer) == 1  # one writer's table, never a mix
+                reads.append(writer.pop())
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(offset,)) for offset in (1, 2, 3)]
+    reader = threading.Thread(target=read)
+    try:
+        reader.start()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        outputs = [process.communicate(timeout=300) for process in processes]
+    finally:
+        writers_done.set()
+        reader.join(timeout=60)
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    assert not errors, errors
+    assert reads  # the reader really read while the writers wrote
+    manifest = storage.read_manifest("churn", "raw", ds)
+    final = storage.read_partition("churn", "raw", ds, verify=True)
+    assert set(final.column("writer").to_pylist()) <= {1, 2, 3, 10, 11}
+    assert final.equals(_writer_table(final.column("writer")[0].as_py()))
+    folder = storage.partition_path("churn", "raw", ds)
+    present = {p.name for p in folder.iterdir()}
+    assert {f.name for f in manifest.files} <= present
+    assert not [name for name in present if name.endswith(".tmp")]  # no writer left a temporary file
+
+
+def test_a_commit_keeps_another_writers_fresh_files(storage):
+    """What another writer has in flight (a temporary file, a placed data file) survives a commit."""
+    storage.write_partition("churn", "raw", "2026-10-02", _table(10))
+    folder = storage.partition_path("churn", "raw", "2026-10-02")
+    theirs = parts.data_file_name("f" * 32)
+    storage.write_bytes_atomic(folder / theirs, b"another writer's data, not yet committed")
+    if storage.is_local:
+        (folder / ".part-another-writer.tmp").write_bytes(b"half written")
+
+    mine = storage.write_partition("churn", "raw", "2026-10-02", _table(20))
+
+    names = _names(storage, "raw", "2026-10-02")
+    assert theirs in names and mine.files[0].name in names
+    assert (".part-another-writer.tmp" in names) is storage.is_local
+    assert storage.read_partition("churn", "raw", "2026-10-02").num_rows == 20
+
+
+def test_quarantined_source_files_are_private_on_local_disk(tmp_path):
+    storage = DatasetStorageHook(root_uri=f"file://{tmp_path / 'data'}")
+    landed = tmp_path / "landing.csv"
+    landed.write_bytes(b"id\n1\n" * 1000)
+    landed.chmod(0o644)
+    source = storage.resolve_source(f"file://{landed}")
+
+    where = storage.quarantine_files("churn", "2026-10-03", source, {"problems": ["x"]})
+
+    folder = where.removeprefix("file://")
+    assert os.stat(folder).st_mode & 0o777 == 0o700
+    for name in ("landing.csv", "_rejection.json"):
+        assert os.stat(f"{folder}/{name}").st_mode & 0o777 == 0o600
+    assert open(f"{folder}/landing.csv", "rb").read() == landed.read_bytes()  # noqa: SIM115
+    assert json.loads(open(f"{folder}/_rejection.json").read()) == {"problems": ["x"]}  # noqa: SIM115

@@ -114,3 +114,31 @@ def test_build_manifest_validates_names():
         _manifest(dataset="../x")
     with pytest.raises(ValueError, match="Invalid zone"):
         _manifest(zone="tmp")
+
+
+def test_cleanup_removes_only_unnamed_files_that_have_gone_stale():
+    now = 1_000_000.0
+    old, fresh = now - parts.STALE_AFTER_SECONDS - 1, now - 5
+    named = parts.data_file_name("a" * 32)
+    modified = {
+        "_manifest.json": now,
+        named: old,  # named by the current manifest: kept however old
+        parts.data_file_name("b" * 32): old,  # a superseded version, stale: removed
+        parts.data_file_name("c" * 32): fresh,  # another writer's, about to be committed: kept
+        ".part-0123.tmp": fresh,  # another writer's file in flight: kept
+        "._manifest.json.99.tmp": old,  # a crashed writer's debris: removed
+        "notes.txt": old,  # not ours: never touched
+    }
+
+    removable = parts.removable_files(modified, {named}, now=now)
+
+    assert removable == sorted(["._manifest.json.99.tmp", parts.data_file_name("b" * 32)])
+    assert parts.removable_files(modified, {named}, now=now, stale_after=0) == sorted(
+        [
+            "._manifest.json.99.tmp",
+            parts.data_file_name("b" * 32),
+            parts.data_file_name("c" * 32),
+            ".part-0123.tmp",
+        ]
+    )
+    assert parts.is_temporary_name(".part-x.tmp") and not parts.is_temporary_name("part-x.tmp")
