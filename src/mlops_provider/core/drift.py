@@ -2,10 +2,12 @@
 
 Pure numpy / scipy over whole columns against a :class:`~mlops_provider.core.profile.ReferenceProfile`:
 
-* numeric features and the model's scores: Kolmogorov-Smirnov statistic and p-value, Wasserstein
-  distance divided by the reference std, PSI on the reference's quantile bins plus a missing bin;
-* categorical and boolean features: chi-square, PSI and Jensen-Shannon distance on the shares of
-  each reference category, of missing values and of new categories (one ``other`` bucket).
+* numeric features and numeric predictions (a positive-class score, a regressor's value):
+  Kolmogorov-Smirnov statistic and p-value, Wasserstein distance divided by the reference std, PSI
+  on the reference's quantile bins plus a missing bin;
+* categorical and boolean features and predicted classes (multiclass): chi-square, PSI and
+  Jensen-Shannon distance on the shares of each reference category, of missing values and of new
+  categories (one ``other`` bucket).
 
 A feature drifts when an effect size reaches its threshold (large samples make every p-value tiny);
 where the smaller of the two samples is below ``small_sample_rows`` effect sizes are noisy and the
@@ -28,14 +30,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlops_provider.core.profile import category_counts, numeric_values, score_values, sorted_sample
+from mlops_provider.core.profile import (
+    CategoricalProfile,
+    category_counts,
+    is_labels,
+    numeric_values,
+    score_values,
+    sorted_sample,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     import pandas as pd
 
-    from mlops_provider.core.profile import CategoricalProfile, NumericProfile, ReferenceProfile
+    from mlops_provider.core.profile import NumericProfile, ReferenceProfile
 
 PSI_FLOOR = 1e-4  # share used for an empty bin in PSI (as Evidently), so a new bin is finite
 STD_FLOOR = 1e-3  # smallest reference std Wasserstein is divided by (a constant column)
@@ -228,7 +237,9 @@ def compare_to_reference(
     """Compare ``current`` (and the model's scores on it) with the reference ``profile``.
 
     :param current: the current data; it must hold every feature of the profile.
-    :param current_scores: the model's score per row of ``current``; needs reference scores.
+    :param current_scores: the model's prediction per row of ``current``, of the kind of the
+        profile's reference predictions (see :func:`~mlops_provider.core.profile.prediction_values`:
+        scores or predicted values as numbers, predicted classes as names).
     :param current_sample_rows: current values per numeric column for KS and Wasserstein
         (default: the profile's sample size; the whole column when it has fewer).
     :param seed: seed of that sample.
@@ -260,8 +271,9 @@ def compare_to_reference(
 
     prediction = None
     if current_scores is not None and profile.prediction is not None:
-        scores = score_values(current_scores, len(current))
-        measured_scores = _measure_numeric(profile.prediction, scores, sample_rows, rng)
+        measured_scores = _prediction_drift(
+            profile.prediction, current_scores, len(current), sample_rows, rng
+        )
         prediction = _decide(measured_scores, measured_scores.statistics["p_value"], thresholds)
 
     weights = [thresholds.feature_weights.get(f.name, 1.0) for f in features]
@@ -277,6 +289,29 @@ def compare_to_reference(
         reference_rows=profile.rows,
         current_rows=len(current),
     )
+
+
+def _prediction_drift(
+    reference: NumericProfile | CategoricalProfile,
+    scores: Any,
+    rows: int,
+    sample_rows: int,
+    rng: np.random.Generator,
+) -> _Measured:
+    """Measure the current predictions against the reference's, as numbers or as classes."""
+    import pandas as pd
+
+    values = score_values(scores, rows)
+    if isinstance(reference, CategoricalProfile) != is_labels(values):
+        kinds = ("predicted classes", "numeric scores")
+        raise ValueError(
+            "Cannot compare to the reference: the profile holds "
+            f"{kinds[not isinstance(reference, CategoricalProfile)]} but the current predictions are "
+            f"{kinds[not is_labels(values)]} (was the model trained for another task?)."
+        )
+    if is_labels(values):
+        return _measure_categorical(reference, pd.Series(values))
+    return _measure_numeric(reference, values, sample_rows, rng)
 
 
 # --------------------------------------------------------------------------- statistics

@@ -1,19 +1,23 @@
 """Render a model card: one Markdown page per registered model version, logged as an MLflow artifact.
 
-It says what the model was trained on (data window), how it scored on the holdout next to the
-champion, what the quality gate decided and why, its parameters, and its lineage (input partitions
-with hashes, Airflow run, MLflow run). Pure string building over plain dicts; values are escaped for
-Markdown tables, floats shown with four decimals, missing values as "n/a".
+It says what the model predicts (its task and classes), what it was trained on (data window), how
+it scored on the holdout next to the champion (the metrics of its task), what the quality gate
+decided and why, its parameters, and its lineage (input partitions with hashes, Airflow run, MLflow
+run). Pure string building over plain dicts; values are escaped for Markdown tables, floats shown
+with four decimals, missing values as "n/a".
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_provider.core.evaluation import METRICS, is_finite_number
 from mlops_provider.core.promotion import GateDecision
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # Lists longer than this are shortened to their first and last items in a table cell.
 _MAX_LIST_ITEMS = 8
@@ -79,6 +83,18 @@ def _metrics_table(metrics: dict, comparison: dict) -> list[str]:
     return _table(["Metric", "Challenger", f"Champion (version {version})", "Difference", "Better"], rows)
 
 
+def _task_text(task: str, classes: Sequence[Any]) -> str:
+    """One sentence on what the model predicts, e.g. "multiclass classification of 3 classes (a, b, c)"."""
+    names = _cell(list(classes))
+    if task == "binary" and len(classes) == 2:
+        return f"binary classification of {names}: scores are the probability of {_cell(classes[1])}"
+    if task == "multiclass":
+        return f"multiclass classification of {len(classes)} classes ({names}): one probability per class"
+    if task == "regression":
+        return "regression: the predicted value of the target"
+    return _cell(task)
+
+
 def _direction(name: str) -> str:
     if name not in METRICS:
         return ""
@@ -94,6 +110,8 @@ def render_model_card(
     champion_comparison: dict | GateDecision,
     lineage: dict,
     params: dict,
+    task: str | None = None,
+    classes: Sequence[Any] = (),
 ) -> str:
     """The model card of one challenger as Markdown.
 
@@ -103,6 +121,8 @@ def render_model_card(
     :param champion_comparison: the gate's :class:`GateDecision` (or its ``to_dict()``).
     :param lineage: where it came from: input partitions (a list of dicts becomes a table), runs.
     :param params: the estimator parameters of the candidate.
+    :param task: ``binary``, ``multiclass`` or ``regression`` (a line saying what the model
+        predicts); ``classes``: the target classes in the order of the model's probability columns.
     """
     comparison = (
         champion_comparison.to_dict()
@@ -123,8 +143,11 @@ def render_model_card(
     ]
     if comparison.get("failed_minimums"):
         gate.append(["Failed minimums", comparison["failed_minimums"]])
+    headline = [title, "", f"**Decision:** {verdict}. {_cell(comparison.get('reason'))}"]
+    if task is not None:
+        headline += ["", f"**Task:** {_task_text(task, classes)}."]
     sections = [
-        [title, "", f"**Decision:** {verdict}. {_cell(comparison.get('reason'))}"],
+        headline,
         ["## Data window", "", *_mapping(data_window)],
         ["## Metrics on the holdout", "", *_metrics_table(metrics, comparison)],
         ["## Quality gate", "", *_table(["Field", "Value"], gate)],

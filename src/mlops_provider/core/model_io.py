@@ -12,10 +12,10 @@ from __future__ import annotations
 import warnings
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
 
     import pandas as pd
@@ -60,24 +60,41 @@ def trusted_types(model: object) -> list[str]:
     return untrusted
 
 
-def save_sklearn_model(model: object, path: Path, *, input_example: pd.DataFrame) -> None:
-    """Write ``model`` as an MLflow model folder at ``path`` (signature inferred from the example).
+def save_sklearn_model(
+    model: Any,
+    path: Path,
+    *,
+    input_example: pd.DataFrame,
+    task: str = "binary",
+    classes: Sequence[Any] = (0, 1),
+) -> None:
+    """Write ``model`` as an MLflow model folder at ``path``, with a signature that says what it returns.
 
-    The signature is inferred from ``input_example`` and the model's ``predict_proba`` output, so
-    serving validates inputs against the training columns.
+    The pyfunc flavour of a classifier (``binary``, ``multiclass``) returns ``predict_proba``: one
+    column per class, in the order of ``classes`` (the dataset's target classes), which the output
+    signature names; a regressor returns ``predict``. The input signature comes from
+    ``input_example``, so serving validates inputs against the training columns. The task and the
+    class names are also in the MLmodel file's metadata (``mlops_task``, ``mlops_classes``).
     """
     import mlflow.sklearn
+    import pandas as pd
     from mlflow.models import infer_signature
 
-    signature = infer_signature(input_example, model.predict_proba(input_example))
+    if task == "regression":
+        predict_fn, output, names = "predict", model.predict(input_example), []
+    else:
+        names = [str(c) for c in classes]
+        predict_fn = "predict_proba"
+        output = pd.DataFrame(model.predict_proba(input_example), columns=names)
     with quiet_skops():
         mlflow.sklearn.save_model(
             model,
             str(path),
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
             skops_trusted_types=trusted_types(model),
-            signature=signature,
+            signature=infer_signature(input_example, output),
             input_example=input_example,
             pip_requirements=pinned_requirements(),
-            pyfunc_predict_fn="predict_proba",
+            pyfunc_predict_fn=predict_fn,
+            metadata={"mlops_task": task, "mlops_classes": names},
         )

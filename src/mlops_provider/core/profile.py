@@ -5,16 +5,23 @@ it with :meth:`ReferenceProfile.write` and logs the two files as MLflow artifact
 downloads them and calls :meth:`ReferenceProfile.read`. Everything a daily check needs that does not
 depend on the current data is precomputed here, so a check never touches the training data:
 
-* numeric columns (and the model's scores): row and missing counts, mean / std / min / max of the
+* numeric columns (and numeric predictions): row and missing counts, mean / std / min / max of the
   whole column, quantile bin edges with the whole column's bin counts (for PSI), and a seeded
   random sample of the non-missing values, sorted (for KS and Wasserstein);
-* categorical and boolean columns: the count of every category (the most frequent ``MAX_CATEGORIES``
-  by name, the rest as one ``other`` count) and of missing values.
+* categorical and boolean columns (and predicted classes): the count of every category (the most
+  frequent ``MAX_CATEGORIES`` by name, the rest as one ``other`` count) and of missing values.
+
+The model's prediction is profiled as :func:`prediction_values` says for its task: the positive-class
+probability of a binary classifier and the predicted value of a regressor as numeric columns, the
+predicted class of a multiclass classifier (its name) as a categorical column. (The predicted class
+rather than each class's probability: one verdict that reads "the model now predicts class c more
+often", tested like any categorical feature.)
 
 Files (JSON + ``.npz`` without pickles; the JSON is written last and holds the sha256 of the npz)::
 
     drift_profile.json   format, row count, sample size, seed, one entry per column
     drift_samples.npz    one sorted float64 array per numeric column: "n0", "n1", ..., "prediction"
+                         (the last only for a numeric prediction)
 
 Missing means null, NaN or +-infinity. Pure numpy / pandas, no Airflow.
 """
@@ -33,12 +40,13 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
 PROFILE_FORMAT = 1
 PROFILE_FILE = "drift_profile.json"
 SAMPLES_FILE = "drift_samples.npz"
-PREDICTION = "prediction"  # the npz key and report name of the model's scores
+PREDICTION = "prediction"  # the npz key and report name of the model's predictions
 MAX_CATEGORIES = 1000  # categories kept by name per column; the tail is counted as ``other``
 PSI_BINS = 10  # quantile bins of numeric columns (fewer when the column has ties)
 
@@ -116,7 +124,7 @@ class ReferenceProfile:
     rows: int
     numeric: dict[str, NumericProfile]
     categorical: dict[str, CategoricalProfile]
-    prediction: NumericProfile | None = None
+    prediction: NumericProfile | CategoricalProfile | None = None
     sample_rows: int = 100_000
     seed: int = 0
 
@@ -132,8 +140,9 @@ class ReferenceProfile:
         samples file and its sha256, comes last, so a reader never pairs a new JSON with old samples.
         """
         directory.mkdir(parents=True, exist_ok=True)
-        columns = list(self.numeric.values()) + ([self.prediction] if self.prediction else [])
-        keys = [f"n{i}" for i in range(len(self.numeric))] + ([PREDICTION] if self.prediction else [])
+        numeric_prediction = isinstance(self.prediction, NumericProfile)
+        columns = list(self.numeric.values()) + ([self.prediction] if numeric_prediction else [])
+        keys = [f"n{i}" for i in range(len(self.numeric))] + ([PREDICTION] if numeric_prediction else [])
         samples_path = directory / SAMPLES_FILE
         tmp = directory / f".{SAMPLES_FILE}.tmp"
         with tmp.open("wb") as handle:
@@ -151,11 +160,7 @@ class ReferenceProfile:
                 for (name, column), key in zip(self.numeric.items(), keys, strict=False)
             ],
             "categorical": [{"name": name, **column.to_json()} for name, column in self.categorical.items()],
-            "prediction": (
-                {"name": PREDICTION, "sample": PREDICTION, **self.prediction.to_json()}
-                if self.prediction
-                else None
-            ),
+            "prediction": _prediction_json(self.prediction),
         }
         profile_path = directory / PROFILE_FILE
         tmp = directory / f".{PROFILE_FILE}.tmp"
@@ -200,7 +205,8 @@ def build_reference_profile(
     :param numeric: numeric feature columns (any integer or float dtype, nullable or Arrow-backed).
     :param categorical: categorical feature columns, booleans included (any dtype; values are
         compared by :func:`category_key`).
-    :param scores: the model's score per row of ``frame`` (1-D, e.g. the positive-class probability).
+    :param scores: the model's prediction per row of ``frame`` (1-D, see :func:`prediction_values`):
+        numbers are profiled as a numeric column, strings (class names) as a categorical one.
     :param sample_rows: non-missing values kept per numeric column for KS and Wasserstein; a column
         with fewer keeps them all.
     :param seed: seed of the sample.
@@ -219,7 +225,11 @@ def build_reference_profile(
     prediction = None
     if scores is not None:
         values = score_values(scores, len(frame))
-        prediction = _numeric_profile(PREDICTION, values, sample_rows, rng)
+        prediction = (
+            _categorical_profile(PREDICTION, pd.Series(values))
+            if is_labels(values)
+            else _numeric_profile(PREDICTION, values, sample_rows, rng)
+        )
     return ReferenceProfile(
         rows=len(frame),
         numeric=numeric_profiles,
@@ -242,12 +252,37 @@ def numeric_values(series: pd.Series, name: str) -> np.ndarray:
         raise ValueError(f"Column {name!r} is not numeric (dtype {series.dtype}).") from None
 
 
+def prediction_values(task: str, output: Any, classes: Sequence[Any]) -> np.ndarray:
+    """What prediction drift compares, from a model's output (``core.training.model_output``).
+
+    binary: the positive-class probability, regression: the predicted value (float64 arrays);
+    multiclass: the name (:func:`category_key`) of the most probable of ``classes`` (an object array).
+    """
+    if task != "multiclass":
+        return np.asarray(output, dtype=np.float64)
+    names = np.array([category_key(c) for c in classes], dtype=object)
+    proba = np.asarray(output, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[1] != names.size:
+        raise ValueError(f"Expected class probabilities with {names.size} columns, got shape {proba.shape}.")
+    return names[proba.argmax(axis=1)]
+
+
 def score_values(scores: Any, rows: int) -> np.ndarray:
-    """The model's scores as a 1-D float64 array of ``rows`` values."""
-    values = np.asarray(scores, dtype=np.float64)
+    """The model's predictions as a 1-D array of ``rows`` values.
+
+    Class names (a string or object array) are returned as they are, anything else as float64.
+    """
+    values = np.asarray(scores)
+    if not is_labels(values):
+        values = values.astype(np.float64)
     if values.ndim != 1 or values.size != rows:
         raise ValueError(f"Scores must be one value per row ({rows}), got an array of shape {values.shape}.")
     return values
+
+
+def is_labels(values: np.ndarray) -> bool:
+    """Whether predictions are class names (a string or object array), profiled as categories."""
+    return values.dtype.kind in "OUS"
 
 
 def sorted_sample(values: np.ndarray, rows: int, rng: np.random.Generator) -> np.ndarray:
@@ -347,6 +382,14 @@ def _categorical_profile(name: str, series: pd.Series) -> CategoricalProfile:
     )
 
 
+def _prediction_json(prediction: NumericProfile | CategoricalProfile | None) -> dict[str, Any] | None:
+    if isinstance(prediction, NumericProfile):
+        return {"name": PREDICTION, "kind": "numeric", "sample": PREDICTION, **prediction.to_json()}
+    if isinstance(prediction, CategoricalProfile):
+        return {"name": PREDICTION, "kind": "categorical", **prediction.to_json()}
+    return None
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -382,11 +425,19 @@ def _from_document(document: Any, samples_path: Path) -> ReferenceProfile:
     if not numeric and not categorical:
         raise ValueError("no feature column")
     prediction = document.get("prediction")
+    if prediction is not None:
+        kind = prediction.get("kind", "numeric")
+        if kind not in ("numeric", "categorical"):
+            raise ValueError(f"prediction kind {kind!r} is neither numeric nor categorical")
+        if kind == "numeric":
+            prediction = _numeric_from_json(prediction, samples, rows)
+        else:
+            prediction = _categorical_from_json(prediction, rows)
     return ReferenceProfile(
         rows=rows,
         numeric=numeric,
         categorical=categorical,
-        prediction=_numeric_from_json(prediction, samples, rows) if prediction is not None else None,
+        prediction=prediction,
         sample_rows=_count(document["sample_rows"], "sample_rows"),
         seed=int(document["seed"]),
     )

@@ -3,7 +3,8 @@
 Rules (``decide_promotion``), in order:
 
 1. The challenger must pass every absolute minimum of the policy. For a metric where lower is
-   better (log loss) the configured value is a ceiling ("at most"), otherwise a floor ("at least").
+   better (log loss, rmse, mae) the configured value is a ceiling ("at most"), otherwise a floor
+   ("at least"). Which metrics a model may name depends on its task (``core.models`` checks that).
    A missing or NaN value fails its minimum.
 2. Without a champion, a challenger that passes the minimums is promoted.
 3. Otherwise it must beat the champion on the policy's metric, measured on the same holdout, by at
@@ -37,7 +38,7 @@ class GatePolicy:
 
     :param metric: the metric compared with the champion (one of ``METRICS``).
     :param minimums: metric -> bound the challenger must meet: at least the value, or at most the
-        value for metrics where lower is better (``log_loss``).
+        value for metrics where lower is better (``log_loss``, ``rmse``, ``mae``, ``median_ae``).
     :param margin: how much better than the champion the challenger must be on ``metric``
         (absolute, in the metric's units, >= 0).
     """

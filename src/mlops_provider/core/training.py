@@ -1,5 +1,9 @@
 """Training core: the time-based split, features and target, and the model pipeline with its preprocessing.
 
+One code path serves the three task types (``binary``, ``multiclass``, ``regression``): the target
+is encoded per task by :func:`features_and_target`, and :func:`model_output` is what a fitted model
+says in the form :mod:`mlops_provider.core.evaluation` scores and the drift profile records.
+
 The fitted model is one scikit-learn ``Pipeline`` (``ColumnTransformer`` -> estimator) that takes raw
 feature columns as partitions store them (a frame from ``pyarrow.Table.to_pandas()``: ``str`` columns
 with NaN for null, booleans as object with ``None`` when a day has nulls, nullable integers as floats),
@@ -16,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from datetime import date
 
     import numpy as np
@@ -45,37 +49,62 @@ def split_days(days: Iterable[date], holdout_days: int) -> tuple[list[date], lis
     return unique[:-holdout_days], unique[-holdout_days:]
 
 
-def features_and_target(frame: pd.DataFrame, dataset: DatasetConfig) -> tuple[pd.DataFrame, np.ndarray]:
-    """The feature columns (in ``dataset.feature_columns`` order) and the target as 0/1.
+def features_and_target(
+    frame: pd.DataFrame, dataset: DatasetConfig, task: str | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The feature columns (in ``dataset.feature_columns`` order) and the target, encoded for ``task``.
 
-    ``target_classes[1]`` is the positive class (1), ``target_classes[0]`` the negative one.
+    Classification (``binary``, ``multiclass``): the index of each row's class in
+    ``dataset.target_classes`` (int64; for binary ``target_classes[1]`` is the positive class, 1).
+    Regression: the target as float64. ``task`` defaults to the dataset's (:attr:`task_kind`).
 
-    :raises ValueError: missing columns, a dataset that is not binary, or target values that are
-        null or not one of the two classes.
+    :raises ValueError: missing columns, a task the dataset's classes do not fit, or target values
+        that are null, not one of the classes (classification) or not finite numbers (regression).
     """
     import numpy as np
 
-    if len(dataset.target_classes) != 2:
+    task = task or dataset.task_kind
+    classes = list(dataset.target_classes)
+    fits = {"binary": len(classes) == 2, "multiclass": len(classes) >= 3, "regression": True}
+    if not fits.get(task, False):
         raise ValueError(
-            f"Dataset {dataset.name!r} has {len(dataset.target_classes)} target classes; "
-            "training supports binary classification only."
+            f"Dataset {dataset.name!r} has {len(classes)} target classes, which does not fit a {task} "
+            "model (binary: 2, multiclass: 3 or more)."
         )
     columns = [*dataset.feature_columns, dataset.target]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"The data lacks column(s) {missing} of dataset {dataset.name!r}.")
     target = frame[dataset.target]
-    negative, positive = dataset.target_classes
-    known = target.isin([negative, positive]).to_numpy(dtype=bool, na_value=False)
+    if task == "regression":
+        try:
+            y = target.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise ValueError(f"The target {dataset.target!r} is not numeric ({target.dtype}).") from None
+        known = np.isfinite(y)
+        expected = "a finite number"
+    else:
+        y = _class_indices(target, classes)
+        known = y >= 0
+        expected = f"one of {classes}"
     if not known.all():
         bad = target[~known]
         examples = sorted({str(v) for v in bad.head(50)})[:5]
         raise ValueError(
-            f"{len(bad)} row(s) have a target {dataset.target!r} that is null or not one of "
-            f"{[negative, positive]} (e.g. {', '.join(examples)})."
+            f"{len(bad)} row(s) have a target {dataset.target!r} that is null or not {expected} "
+            f"(e.g. {', '.join(examples)})."
         )
-    y = (target == positive).to_numpy(dtype=np.int64)
     return _without_pd_na(frame[dataset.feature_columns], dataset), y
+
+
+def _class_indices(target: pd.Series, classes: list[Any]) -> np.ndarray:
+    """Each value's index in ``classes`` (int64), -1 for null or unknown values; whole-column ops."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(target.dtype, pd.api.extensions.ExtensionDtype) and target.dtype.na_value is pd.NA:
+        target = target.astype(object).where(target.notna(), None)
+    return pd.Categorical(target, categories=classes).codes.astype(np.int64)
 
 
 def _without_pd_na(X: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
@@ -158,23 +187,54 @@ def build_pipeline(dataset: DatasetConfig, model: ModelConfig, params: dict[str,
     return Pipeline([("preprocess", preprocess), ("model", estimator)])
 
 
-def fit_candidate(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray) -> Pipeline:
-    """Fit ``pipeline`` on features ``X`` and 0/1 target ``y``; return it (fitted in place).
+def fit_candidate(
+    pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, *, classes: Sequence[Any] = (0, 1)
+) -> Pipeline:
+    """Fit ``pipeline`` on features ``X`` and target ``y`` (from :func:`features_and_target`); return it.
 
-    :raises ValueError: the training data holds only one class (nothing to learn).
+    :param classes: the target classes; a classifier must see every one of them in training, so
+        its probability columns are the classes in this order. Ignored for a regressor.
+    :raises ValueError: a classifier's training data lacks a class.
     """
     import numpy as np
+    from sklearn.base import is_classifier
 
-    classes = np.unique(y)
-    if len(classes) < 2:
-        raise ValueError(f"The training data holds only class {classes.tolist()}; need both 0 and 1.")
+    if is_classifier(pipeline):
+        found = set(np.unique(y).tolist())
+        if any(i not in found for i in range(len(classes))):
+            held = [c for i, c in enumerate(classes) if i in found]
+            raise ValueError(
+                f"The training data holds only class(es) {held} of {list(classes)}; "
+                "every target class needs training rows."
+            )
     return pipeline.fit(X, y)
 
 
+def model_output(model: Any, X: pd.DataFrame, task: str) -> np.ndarray:
+    """What a fitted model says about each row of ``X``, in the form ``core.evaluation`` scores.
+
+    binary: the positive-class probability, shape (n,); multiclass: the class probabilities,
+    shape (n, k), column i for ``target_classes[i]``; regression: the predicted value, shape (n,).
+
+    :raises ValueError: a classifier whose classes are not the indices 0..k-1 of the target classes.
+    """
+    import numpy as np
+
+    if task == "regression":
+        return np.asarray(model.predict(X), dtype=np.float64)
+    classes = [int(c) for c in model.classes_]
+    if classes != list(range(len(classes))) or (task == "binary") != (len(classes) == 2):
+        raise ValueError(
+            f"The model's classes {classes} are not the class indices of a {task} target; "
+            "was it trained for another task?"
+        )
+    proba = model.predict_proba(X)
+    return proba[:, 1] if task == "binary" else proba
+
+
 def positive_proba(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:
-    """The fitted pipeline's probability of the positive class (1) for each row of ``X``."""
-    column = list(pipeline.classes_).index(1)
-    return pipeline.predict_proba(X)[:, column]
+    """The positive-class probability of a binary classifier: :func:`model_output` for ``binary``."""
+    return model_output(pipeline, X, "binary")
 
 
 def reference_sample(frame: pd.DataFrame, rows: int, *, random_state: int) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 
 ``MLflowDriftCheckOperator`` finds the current champion in the registry, downloads the reference
 profile stored with it at training time (so the comparison follows promotions), compares the last
-days of validated partitions and the champion's scores on them, stores the report (JSON + HTML) and
+days of validated partitions and the champion's predictions on them (positive-class score, predicted
+class or predicted value, by task: ``core.profile.prediction_values``), stores the report (JSON + HTML) and
 logs the per-feature scores to a monitoring run in MLflow. ``DriftRetrainBranchOperator`` turns the
 summary into "trigger retraining" or "end", honouring force, dry run and a cooldown.
 """
@@ -137,7 +138,8 @@ class MLflowDriftCheckOperator(ModelOperator):
         import pyarrow as pa
 
         from mlops_provider.core.drift import compare_to_reference
-        from mlops_provider.core.profile import ReferenceProfile
+        from mlops_provider.core.profile import ReferenceProfile, prediction_values
+        from mlops_provider.core.training import model_output
 
         with tempfile.TemporaryDirectory(prefix="mlops-drift-") as tmp:
             folder = hook.download_artifacts(champion.run_id, REFERENCE_ARTIFACT_PATH, Path(tmp))
@@ -150,9 +152,17 @@ class MLflowDriftCheckOperator(ModelOperator):
         tables = [storage.read_partition(dataset.name, "validated", d) for d in days]
         current = pa.concat_tables(tables).select(dataset.feature_columns).to_pandas()
         del tables
-        champion_model = hook.load_sklearn_model(model.name, version=champion.version)
-        scores = champion_model.predict_proba(current)[:, 1] if profile.prediction is not None else None
-        report = compare_to_reference(profile, current, current_scores=scores, thresholds=thresholds)
+        scores = None
+        if profile.prediction is not None:
+            champion_model = hook.load_sklearn_model(model.name, version=champion.version)
+            output = model_output(champion_model, current, model.task)
+            scores = prediction_values(model.task, output, dataset.target_classes)
+        try:
+            report = compare_to_reference(profile, current, current_scores=scores, thresholds=thresholds)
+        except ValueError as err:
+            raise InvalidConfigurationError(
+                f"Cannot check {model.name} v{champion.version} for drift: {err}"
+            ) from None
         return report, profile.rows
 
     @staticmethod

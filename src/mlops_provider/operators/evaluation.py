@@ -17,20 +17,27 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
+# Up to this many classes the per-class breakdown is part of the returned summary (XCom).
+XCOM_CLASSES = 20
+
 
 class MLflowEvaluateChallengerOperator(ModelOperator):
     """Choose the challenger and gate it against the current champion on the same holdout days.
 
     The candidate with the best selection metric becomes the challenger. The champion is read from
     the registry when evaluation begins (its version is what promotion later compares and sets).
-    Both are scored on the plan's holdout partitions; the challenger's run gets ``holdout_<metric>``
-    metrics, ROC / calibration / confusion plots (PNG) and ``evaluation.json``; the parent run is
-    tagged with the challenger and the gate's verdict.
+    Both are scored on the plan's holdout partitions with the metrics of the model's task; the
+    challenger's run gets ``holdout_<metric>`` metrics, the task's plots (PNG, see
+    :func:`~mlops_provider.core.evaluation.evaluation_plots`: ROC / calibration / confusion for
+    binary, confusion / per class for multiclass, predicted vs actual / residuals for regression)
+    and ``evaluation.json``; the parent run is tagged with the challenger and the gate's verdict.
 
     :param plan: the plan of the prepare task (its XCom ``plan``).
     :param candidates: the return values of the mapped train tasks.
     :param force_promote: skip the comparison with the champion (minimums still apply). (templated)
-    :return: challenger, champion, both metric sets and the gate decision (JSON-safe).
+    :return: challenger, champion, both metric sets, the task's breakdown (confusion, per class or
+        residuals; only in ``evaluation.json`` beyond :data:`XCOM_CLASSES` classes) and the gate
+        decision (JSON-safe).
     """
 
     template_fields: Sequence[str] = ("model_config", "plan", "candidates", "force_promote")
@@ -50,14 +57,12 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
 
         from mlops_provider.core.evaluation import (
             best_candidate,
-            classification_metrics,
-            confusion,
-            plot_calibration_png,
-            plot_confusion_png,
-            plot_roc_png,
+            compute_metrics,
+            evaluation_details,
+            evaluation_plots,
         )
         from mlops_provider.core.promotion import decide_promotion
-        from mlops_provider.core.training import features_and_target
+        from mlops_provider.core.training import features_and_target, model_output
 
         model, dataset = load_model_config(self.model_config)
         plan = self.plan
@@ -66,16 +71,18 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
         hook = self.mlflow_hook()
 
         champion = hook.get_version_by_alias(model.name, "champion")
+        task, classes = model.task, dataset.target_classes
         X, y = features_and_target(
-            read_recorded_partitions(self.storage_hook(), dataset.name, plan["holdout"]), dataset
+            read_recorded_partitions(self.storage_hook(), dataset.name, plan["holdout"]), dataset, task
         )
-        challenger_proba = hook.load_run_sklearn_model(best["run_id"]).predict_proba(X)[:, 1]
-        challenger_metrics = classification_metrics(y, challenger_proba)
-        champion_metrics = champion_proba = None
+        challenger_output = model_output(hook.load_run_sklearn_model(best["run_id"]), X, task)
+        challenger_metrics = compute_metrics(task, y, challenger_output)
+        details = evaluation_details(task, y, challenger_output, classes=classes)
+        champion_metrics = champion_output = None
         if champion is not None:
             champion_model = hook.load_sklearn_model(model.name, version=champion.version)
-            champion_proba = champion_model.predict_proba(X)[:, 1]
-            champion_metrics = classification_metrics(y, champion_proba)
+            champion_output = model_output(champion_model, X, task)
+            champion_metrics = compute_metrics(task, y, champion_output)
         force = as_bool(self.force_promote)
         decision = decide_promotion(
             challenger_metrics,
@@ -91,25 +98,20 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
             hook.log_metrics(run_id, champion_metrics, prefix="champion_holdout_")
         summary = {
             "model": model.name,
+            "task": task,
             "challenger": {**best, "metrics": challenger_metrics},
             "champion": {"version": champion.version, "run_id": champion.run_id, "metrics": champion_metrics}
             if champion
             else None,
             "holdout": [part["ds"] for part in plan["holdout"]],
             "holdout_rows": len(y),
-            "confusion": confusion(y, challenger_proba),
+            **details,
             "decision": decision.to_dict(),
         }
-        for name, payload in (
-            ("evaluation/roc.png", plot_roc_png(y, challenger_proba, reference=champion_proba)),
-            (
-                "evaluation/calibration.png",
-                plot_calibration_png(y, challenger_proba, reference=champion_proba),
-            ),
-            ("evaluation/confusion.png", plot_confusion_png(y, challenger_proba)),
-            ("evaluation/evaluation.json", json.dumps(summary, indent=2, default=str).encode()),
-        ):
-            hook.upload_artifact_bytes(run_id, name, payload)
+        plots = evaluation_plots(task, y, challenger_output, reference=champion_output, classes=classes)
+        plots["evaluation.json"] = json.dumps(summary, indent=2, default=str).encode()
+        for name, payload in plots.items():
+            hook.upload_artifact_bytes(run_id, f"evaluation/{name}", payload)
         # The parent run records the gate's verdict; the challenger's own run gets the final one
         # (after the compare-and-set) from the register task.
         verdict = "promote" if decision.promote else "reject"
@@ -121,4 +123,6 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
         context["ti"].xcom_push(key=RUN_URL_KEY, value=hook.run_url(plan["experiment_id"], run_id))
         self.log.info("Challenger run %s on %d holdout rows: %s", run_id, len(y), challenger_metrics)
         self.log.info("Gate (%s): %s", verdict, decision.reason)
+        if len(classes) > XCOM_CLASSES:  # a k x k matrix is no XCom value; evaluation.json has it
+            return {key: value for key, value in summary.items() if key not in details}
         return summary

@@ -61,7 +61,7 @@ class MLflowRegisterModelOperator(ModelOperator):
         from mlops_provider.core.model_card import render_model_card
         from mlops_provider.core.promotion import GateDecision, confirm_promotion
 
-        model, _ = load_model_config(self.model_config)
+        model, dataset = load_model_config(self.model_config)
         plan, evaluation = self.plan, self.evaluation
         challenger = evaluation["challenger"]
         hook = self.mlflow_hook()
@@ -110,6 +110,8 @@ class MLflowRegisterModelOperator(ModelOperator):
             champion_comparison=decision,
             lineage={**lineage, "mlflow_run_id": challenger["run_id"], "reason": self.reason or ""},
             params=challenger["params"],
+            task=model.task,
+            classes=dataset.target_classes,
         )
         hook.upload_artifact_bytes(challenger["run_id"], "model_card.md", card.encode())
         hook.client.update_model_version(model.name, version.version, description=card[:60000])

@@ -160,11 +160,13 @@ class MLflowPrepareTrainingOperator(ModelOperator):
 class SklearnTrainCandidateOperator(ModelOperator):
     """Fit one parameter candidate as a nested MLflow run and log everything needed to trust it.
 
-    The run logs the candidate's params, its selection metrics (``selection_<metric>``), the fitted
-    pipeline as an MLflow model (signature, input example, pinned requirements), the exact input
+    The run logs the candidate's params, its selection metrics (``selection_<metric>``, the model
+    task's metrics), the fitted pipeline as an MLflow model (signature with the class probabilities
+    or the predicted value as output, input example, pinned requirements), the exact input
     partitions (``log_inputs`` with URI and sha256, and the tag ``mlops.partitions``), the Airflow
-    dag_id / run_id / try, and a reference profile of its training data (``reference/``) for the
-    drift check. Meant to be mapped: ``.partial(...).expand(candidate=...)``.
+    dag_id / run_id / try, the task (tag ``mlops.task``), and a reference profile of its training
+    data and predictions (``reference/``) for the drift check. Meant to be mapped:
+    ``.partial(...).expand(candidate=...)``.
 
     :param plan: the plan of :class:`MLflowPrepareTrainingOperator` (its XCom ``plan``).
     :param candidate: ``{"index": int, "params": dict}``, one of the plan's candidates.
@@ -184,31 +186,44 @@ class SklearnTrainCandidateOperator(ModelOperator):
         import tempfile
         from pathlib import Path
 
-        from mlops_provider.core.evaluation import classification_metrics
+        from mlops_provider.core.evaluation import compute_metrics
         from mlops_provider.core.model_io import save_sklearn_model
-        from mlops_provider.core.training import build_pipeline, features_and_target, fit_candidate
+        from mlops_provider.core.training import (
+            build_pipeline,
+            features_and_target,
+            fit_candidate,
+            model_output,
+        )
         from mlops_provider.hooks.mlflow import MODEL_ARTIFACT_PATH
 
         model, dataset = load_model_config(self.model_config)
         plan, params = self.plan, self.candidate["params"]
         storage = self.storage_hook()
         X_fit, y_fit = features_and_target(
-            read_recorded_partitions(storage, dataset.name, plan["fit"]), dataset
+            read_recorded_partitions(storage, dataset.name, plan["fit"]), dataset, model.task
         )
         X_sel, y_sel = features_and_target(
-            read_recorded_partitions(storage, dataset.name, plan["selection"]), dataset
+            read_recorded_partitions(storage, dataset.name, plan["selection"]), dataset, model.task
         )
 
         hook = self.mlflow_hook()
         lineage = {**run_lineage(context), "map_index": context["ti"].map_index}
-        run_id = self._candidate_run(hook, plan, lineage)
+        run_id = self._candidate_run(hook, plan, lineage, model.task)
         hook.log_params(run_id, {**model.params, **params})
-        pipeline = fit_candidate(build_pipeline(dataset, model, params), X_fit, y_fit)
-        metrics = classification_metrics(y_sel, pipeline.predict_proba(X_sel)[:, 1])
+        pipeline = fit_candidate(
+            build_pipeline(dataset, model, params), X_fit, y_fit, classes=dataset.target_classes
+        )
+        metrics = compute_metrics(model.task, y_sel, model_output(pipeline, X_sel, model.task))
         hook.log_metrics(run_id, metrics, prefix="selection_")
 
         with tempfile.TemporaryDirectory(prefix="mlops-train-") as tmp:
-            save_sklearn_model(pipeline, Path(tmp) / "model", input_example=X_fit.head(5))
+            save_sklearn_model(
+                pipeline,
+                Path(tmp) / "model",
+                input_example=X_fit.head(5),
+                task=model.task,
+                classes=dataset.target_classes,
+            )
             hook.upload_artifacts(run_id, Path(tmp) / "model", MODEL_ARTIFACT_PATH)
             self._log_reference(hook, run_id, model, dataset, pipeline, X_fit, Path(tmp) / "reference")
         _log_lineage(hook, run_id, dataset.name, plan["fit"] + plan["selection"])
@@ -220,7 +235,7 @@ class SklearnTrainCandidateOperator(ModelOperator):
         return {"id": self.candidate["index"], "run_id": run_id, "params": params, "metrics": metrics}
 
     @staticmethod
-    def _candidate_run(hook: MLflowHook, plan: dict[str, Any], lineage: dict[str, Any]) -> str:
+    def _candidate_run(hook: MLflowHook, plan: dict[str, Any], lineage: dict[str, Any], task: str) -> str:
         """A new nested run for this try; an earlier try's run left open is marked FAILED."""
         parent = plan["parent_run_id"]
         stale = hook.client.search_runs(
@@ -232,27 +247,33 @@ class SklearnTrainCandidateOperator(ModelOperator):
         )
         for run in stale:
             hook.client.set_terminated(run.info.run_id, "FAILED")
-        tags = {**airflow_tags(lineage), "mlflow.parentRunId": parent, "mlops.role": "candidate"}
+        tags = {
+            **airflow_tags(lineage),
+            "mlflow.parentRunId": parent,
+            "mlops.role": "candidate",
+            "mlops.task": task,
+        }
         name = f"candidate {lineage['map_index']} try {lineage['try_number']}"
         return hook.client.create_run(plan["experiment_id"], tags=tags, run_name=name).info.run_id
 
     @staticmethod
     def _log_reference(hook, run_id, model, dataset, pipeline, frame, folder) -> None:
-        """Store a reference profile of the training data and of the model's scores on it.
+        """Store a reference profile of the training data and of the model's predictions on it.
 
         Built from ``reference_sample_rows`` training rows drawn at random (seeded): enough for
         bins and category shares to within a fraction of the drift thresholds, and it keeps
         scoring the reference cheap (a full 30-day window costs seconds per candidate).
         """
-        from mlops_provider.core.profile import build_reference_profile
-        from mlops_provider.core.training import positive_proba, reference_sample
+        from mlops_provider.core.profile import build_reference_profile, prediction_values
+        from mlops_provider.core.training import model_output, reference_sample
 
         sample = reference_sample(frame, model.reference_sample_rows, random_state=model.random_state)
+        output = model_output(pipeline, sample, model.task)
         profile = build_reference_profile(
             sample,
             numeric=dataset.features.get("numeric", []),
             categorical=dataset.features.get("categorical", []) + dataset.features.get("boolean", []),
-            scores=positive_proba(pipeline, sample),
+            scores=prediction_values(model.task, output, dataset.target_classes),
             sample_rows=model.reference_sample_rows,
             seed=model.random_state,
         )

@@ -286,6 +286,31 @@ def test_prediction_drift_compares_score_distributions():
         compare_to_reference(profile_of(reference), current, current_scores=np.zeros(5_000))
 
 
+def test_prediction_drift_of_predicted_classes_compares_class_shares():
+    rng = np.random.default_rng(5)
+    classes = np.array(["low", "mid", "high"], dtype=object)
+    reference, current = frame(5_000, seed=3), frame(5_000, seed=4)
+    profile = profile_of(reference, scores=rng.choice(classes, 5_000, p=[0.5, 0.3, 0.2]))
+    stable = compare_to_reference(
+        profile, current, current_scores=rng.choice(classes, 5_000, p=[0.5, 0.3, 0.2])
+    )
+    shifted = compare_to_reference(
+        profile, current, current_scores=rng.choice(classes, 5_000, p=[0.2, 0.3, 0.5])
+    )
+    assert stable.prediction.kind == "categorical" and not stable.prediction.drifted
+    assert shifted.prediction.drifted and shifted.prediction.metric == "jensen_shannon"
+    assert shifted.prediction.distribution["labels"][:2] == ["low", "high"]
+    with pytest.raises(
+        ValueError, match="the profile holds predicted classes but the current predictions are numeric"
+    ):
+        compare_to_reference(profile, current, current_scores=rng.random(5_000))
+    numeric = profile_of(reference, scores=rng.random(5_000))
+    with pytest.raises(
+        ValueError, match="the profile holds numeric scores but the current predictions are predicted"
+    ):
+        compare_to_reference(numeric, current, current_scores=rng.choice(classes, 5_000))
+
+
 def test_feature_weights_change_the_dataset_verdict(drift_report):
     reference, current = frame(3_000, seed=1), frame(3_000, seed=2, drift=True)
     profile = profile_of(reference)

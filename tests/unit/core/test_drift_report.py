@@ -89,3 +89,19 @@ def test_a_stable_report_says_so_without_plots():
     report = compare_to_reference(build_reference_profile(frame, numeric=["x"], categorical=[]), frame)
     page = render_drift_html(report, title="t", context={})
     assert "NO DRIFT" in page and "<svg" not in page and "<h2>Drifted</h2>" not in page
+
+
+def test_a_drifted_class_prediction_is_plotted_as_class_shares():
+    rng = np.random.default_rng(1)
+    classes = np.array(["low", "mid", "high"], dtype=object)
+    frame = pd.DataFrame({"x": rng.normal(size=3_000)})
+    profile = build_reference_profile(
+        frame, numeric=["x"], categorical=[], scores=rng.choice(classes, 3_000, p=[0.6, 0.3, 0.1])
+    )
+    report = compare_to_reference(
+        profile, frame, current_scores=rng.choice(classes, 3_000, p=[0.2, 0.3, 0.5])
+    )
+    page = render(report)
+    plots = page[page.index("<h2>Drifted</h2>") : page.index("<h2>Features</h2>")]
+    assert "<h3>prediction</h3>" in plots and ">high</text>" in plots
+    assert "jensen_shannon" in plots

@@ -92,3 +92,35 @@ def test_window_params_and_lineage_render_as_tables():
         "## Parameters",
         "## Lineage",
     ]
+
+
+@pytest.mark.parametrize(
+    ("task", "classes", "line"),
+    [
+        ("binary", [0, 1], "**Task:** binary classification of 0, 1: scores are the probability of 1."),
+        (
+            "multiclass",
+            ["low", "mid", "high"],
+            "**Task:** multiclass classification of 3 classes (low, mid, high): one probability per class.",
+        ),
+        ("regression", [], "**Task:** regression: the predicted value of the target."),
+    ],
+)
+def test_card_says_what_the_model_predicts(task, classes, line):
+    decision = decide_promotion(CHALLENGER, None, champion_version=None, policy=POLICY)
+    text = card(decision, task=task, classes=classes)
+    assert f"\n\n{line}\n\n## Data window" in text
+
+
+def test_regression_metrics_show_their_direction():
+    policy = GatePolicy(metric="rmse", minimums={"rmse": 10.0, "r2": 0.3})
+    decision = decide_promotion(
+        {"rmse": 4.0, "r2": 0.8}, {"rmse": 5.0, "r2": 0.7}, champion_version="2", policy=policy
+    )
+    text = card(decision, metrics={"rmse": 4.0, "r2": 0.8}, task="regression", classes=[])
+    assert "| rmse | 4.0000 | 5.0000 | -1.0000 | lower |" in text
+    assert "| r2 | 0.8000 | 0.7000 | +0.1000 | higher |" in text
+    assert (
+        "**Decision:** promoted to champion. The challenger beats champion version 2 on rmse by 1.0000"
+        in text
+    )

@@ -43,3 +43,43 @@ def test_types_from_other_packages_are_refused():
     model = FunctionTransformer(func=pd.DataFrame.abs).fit(frame, target)
     with pytest.raises(TypeError, match="outside scikit-learn/numpy/scipy"):
         trusted_types(model)
+
+
+def _mlmodel(path):
+    from mlflow.models import Model
+
+    return Model.load(str(path))
+
+
+@pytest.mark.parametrize(
+    ("task", "classes", "columns"),
+    [("binary", [0, 1], ["0", "1"]), ("multiclass", ["low", "mid", "high"], ["low", "mid", "high"])],
+)
+def test_a_classifier_serves_class_probabilities_named_by_class(tmp_path, task, classes, columns):
+    import mlflow.pyfunc
+
+    frame, _ = _frame()
+    target = (frame["a"] // (40 / len(classes))).astype(int)
+    model = LogisticRegression(max_iter=1000).fit(frame, target)
+    save_sklearn_model(model, tmp_path / "model", input_example=frame.head(3), task=task, classes=classes)
+
+    saved = _mlmodel(tmp_path / "model")
+    assert saved.signature.outputs.input_names() == columns
+    assert saved.metadata == {"mlops_task": task, "mlops_classes": columns}
+    served = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    np.testing.assert_allclose(np.asarray(served.predict(frame)), model.predict_proba(frame))
+
+
+def test_a_regressor_serves_its_predicted_value(tmp_path):
+    import mlflow.pyfunc
+    from sklearn.linear_model import Ridge
+
+    frame, _ = _frame()
+    model = Ridge().fit(frame, frame["a"] * 2.0)
+    save_sklearn_model(model, tmp_path / "model", input_example=frame.head(3), task="regression", classes=[])
+
+    saved = _mlmodel(tmp_path / "model")
+    assert saved.metadata == {"mlops_task": "regression", "mlops_classes": []}
+    assert saved.signature.outputs.to_dict()[0]["type"] == "tensor"
+    served = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    np.testing.assert_allclose(np.asarray(served.predict(frame)), model.predict(frame))

@@ -13,9 +13,12 @@ from mlops_provider.core.profile import (
     MAX_CATEGORIES,
     PROFILE_FILE,
     SAMPLES_FILE,
+    CategoricalProfile,
+    NumericProfile,
     ReferenceProfile,
     build_reference_profile,
     category_key,
+    prediction_values,
 )
 
 pytestmark = pytest.mark.unit
@@ -125,6 +128,40 @@ def test_scores_are_profiled_as_a_numeric_column():
     assert build(frame).prediction is None
     with pytest.raises(ValueError, match=r"one value per row \(5000\)"):
         build(frame, scores=scores[:10])
+
+
+def test_prediction_values_follow_the_task():
+    proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3]])
+    labels = prediction_values("multiclass", proba, [1, 2, "c"])
+    assert labels.dtype == object and labels.tolist() == ["1", "c", "2"]
+    assert prediction_values("binary", [0.2, 0.9], [0, 1]).tolist() == [0.2, 0.9]
+    assert prediction_values("regression", np.array([3, 4]), []).dtype == np.float64
+    with pytest.raises(ValueError, match=r"3 columns, got shape \(3, 2\)"):
+        prediction_values("multiclass", proba[:, :2], ["a", "b", "c"])
+
+
+def test_predicted_classes_are_profiled_as_a_categorical_column_and_survive_a_write(tmp_path):
+    frame = reference_frame()
+    labels = np.random.default_rng(0).choice(np.array(["low", "mid", "high"], dtype=object), ROWS)
+    profile = build(frame, scores=labels)
+    assert isinstance(profile.prediction, CategoricalProfile)
+    counts = dict(zip(profile.prediction.categories, profile.prediction.counts, strict=True))
+    assert counts == {name: int((labels == name).sum()) for name in ("low", "mid", "high")}
+    paths = profile.write(tmp_path)
+    read = ReferenceProfile.read(tmp_path)
+    assert read == profile
+    assert json.loads(paths[0].read_text())["prediction"]["kind"] == "categorical"
+    with np.load(paths[1], allow_pickle=False) as archive:
+        assert sorted(archive.files) == ["n0", "n1"]  # no sample for predicted classes
+
+
+def test_a_profile_written_before_prediction_kinds_reads_as_numeric(tmp_path):
+    build(reference_frame(), scores=np.linspace(0, 1, ROWS)).write(tmp_path)
+    edit_document(tmp_path, lambda d: d["prediction"].pop("kind"))
+    assert isinstance(ReferenceProfile.read(tmp_path).prediction, NumericProfile)
+    edit_document(tmp_path, lambda d: d["prediction"].update(kind="ranking"))
+    with pytest.raises(ValueError, match="prediction kind 'ranking' is neither numeric nor categorical"):
+        ReferenceProfile.read(tmp_path)
 
 
 def test_write_then_read_gives_the_same_profile(tmp_path):

@@ -17,7 +17,7 @@ from mlops_provider.core.training import (
     build_pipeline,
     features_and_target,
     fit_candidate,
-    positive_proba,
+    model_output,
     reference_sample,
     split_days,
 )
@@ -88,8 +88,8 @@ def test_features_and_target_rejects_bad_targets_and_missing_columns():
         features_and_target(data, DATASET)
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['region'\]"):
         features_and_target(data.drop(columns=["region"]), DATASET)
-    with pytest.raises(ValueError, match="binary classification only"):
-        features_and_target(data, dataclasses.replace(DATASET, target_classes=[0, 1, 2]))
+    with pytest.raises(ValueError, match="has 3 target classes, which does not fit a binary model"):
+        features_and_target(data, dataclasses.replace(DATASET, target_classes=[0, 1, 2]), "binary")
 
 
 def test_build_pipeline_applies_params_and_the_model_random_state():
@@ -106,7 +106,7 @@ def test_build_pipeline_applies_params_and_the_model_random_state():
 def test_fitted_pipeline_beats_chance_on_later_days(fitted):
     pipeline, holdout = fitted
     X, y = features_and_target(frame(holdout), DATASET)
-    scores = classification_metrics(y, positive_proba(pipeline, X))
+    scores = classification_metrics(y, model_output(pipeline, X, "binary"))
     assert scores["roc_auc"] > 0.75
     assert scores["log_loss"] < 0.45
 
@@ -118,7 +118,7 @@ def test_fitted_pipeline_predicts_raw_rows_with_unseen_categories_and_nulls(fitt
     raw.loc[1, "contract_type"] = None
     raw.loc[2, "paperless_billing"] = None
     raw.loc[3, "total_charges"] = None
-    proba = positive_proba(pipeline, raw)
+    proba = model_output(pipeline, raw, "binary")
     assert proba.shape == (20,)
     assert np.isfinite(proba).all()
     assert ((proba > 0) & (proba < 1)).all()
@@ -139,7 +139,9 @@ def test_features_and_target_brings_pd_na_frames_to_what_the_pipeline_takes(fitt
     other, y_other = features_and_target(table.to_pandas(types_mapper=types_mapper), DATASET)
     assert other["paperless_billing"].isna().sum() == plain["paperless_billing"].isna().sum() > 0
     np.testing.assert_array_equal(y_other, y_plain)
-    np.testing.assert_allclose(positive_proba(pipeline, other), positive_proba(pipeline, plain))
+    np.testing.assert_allclose(
+        model_output(pipeline, other, "binary"), model_output(pipeline, plain, "binary")
+    )
 
 
 def test_fitted_pipeline_holds_only_types_skops_may_trust(fitted):
@@ -153,13 +155,13 @@ def test_fitted_pipeline_survives_pickling(fitted):
     pipeline, holdout = fitted
     X, _ = features_and_target(frame(holdout[:1], rows=100), DATASET)
     np.testing.assert_array_equal(
-        positive_proba(pickle.loads(pickle.dumps(pipeline)), X), positive_proba(pipeline, X)
+        model_output(pickle.loads(pickle.dumps(pipeline)), X, "binary"), model_output(pipeline, X, "binary")
     )
 
 
-def test_fit_candidate_needs_both_classes():
+def test_fit_candidate_needs_every_class():
     X, y = features_and_target(frame(days(1), rows=100), DATASET)
-    with pytest.raises(ValueError, match=r"only class \[0\]"):
+    with pytest.raises(ValueError, match=r"only class\(es\) \[0\] of \[0, 1\]"):
         fit_candidate(build_pipeline(DATASET, MODEL, {}), X, np.zeros_like(y))
 
 
@@ -170,3 +172,90 @@ def test_reference_sample_is_seeded_and_ordered():
     assert sample.index.is_monotonic_increasing
     pd.testing.assert_frame_equal(sample, reference_sample(data, 100, random_state=1))
     assert reference_sample(data, 1000, random_state=1) is data
+
+
+# ------------------------------------------------------------------ multiclass and regression
+
+CONTRACTS = ["month_to_month", "one_year", "two_year"]
+
+
+def _without(dataset, column):
+    features = {kind: [c for c in cols if c != column] for kind, cols in dataset.features.items()}
+    return dataclasses.replace(dataset, features=features)
+
+
+MULTICLASS = dataclasses.replace(
+    _without(DATASET, "contract_type"), target="contract_type", target_classes=CONTRACTS
+)
+REGRESSION = dataclasses.replace(
+    _without(DATASET, "monthly_charges"), target="monthly_charges", target_classes=[]
+)
+
+
+def test_features_and_target_encode_the_target_per_task():
+    data = frame(days(1), rows=300)
+    X, y = features_and_target(data, MULTICLASS)
+    assert "contract_type" not in X.columns
+    assert y.dtype == np.int64
+    assert y.tolist() == [CONTRACTS.index(v) for v in data["contract_type"]]
+    X, y = features_and_target(data, REGRESSION)
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, data["monthly_charges"].to_numpy())
+    # The task defaults to the dataset's; Arrow-backed targets map alike.
+    _, y_arrow = features_and_target(
+        generate_day(days(1)[0], 300).to_pandas(types_mapper=pd.ArrowDtype), MULTICLASS
+    )
+    np.testing.assert_array_equal(y_arrow, features_and_target(data, MULTICLASS, "multiclass")[1])
+
+
+def test_features_and_target_refuse_unknown_classes_and_non_numeric_regression_targets():
+    data = frame(days(1), rows=50)
+    data.loc[2, "contract_type"] = "lifetime"
+    with pytest.raises(
+        ValueError, match=r"1 row\(s\) have a target 'contract_type' that is null or not one of"
+    ):
+        features_and_target(data, MULTICLASS)
+    data.loc[[4, 5], "monthly_charges"] = np.nan
+    with pytest.raises(
+        ValueError, match=r"2 row\(s\) have a target 'monthly_charges' that is null or not a finite"
+    ):
+        features_and_target(data, REGRESSION)
+    with pytest.raises(ValueError, match="The target 'region' is not numeric"):
+        features_and_target(
+            data, dataclasses.replace(_without(DATASET, "region"), target="region", target_classes=[])
+        )
+    with pytest.raises(ValueError, match="does not fit a multiclass model"):
+        features_and_target(data, DATASET, "multiclass")
+
+
+def _model(dataset, task, estimator, **params):
+    return dataclasses.replace(MODEL, task=task, estimator=estimator, params=params, param_grid={})
+
+
+def test_multiclass_pipeline_outputs_class_probabilities_in_target_class_order():
+    train, holdout = split_days(days(4), 1)
+    X, y = features_and_target(frame(train, rows=2000), MULTICLASS)
+    model = _model(MULTICLASS, "multiclass", "sklearn.linear_model.LogisticRegression", max_iter=500)
+    pipeline = fit_candidate(build_pipeline(MULTICLASS, model, {}), X, y, classes=CONTRACTS)
+    X_h, y_h = features_and_target(frame(holdout, rows=2000), MULTICLASS)
+    proba = model_output(pipeline, X_h, "multiclass")
+    assert proba.shape == (len(X_h), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # Tenure says a lot about the contract: far better than always predicting the largest class.
+    assert (proba.argmax(axis=1) == y_h).mean() > np.bincount(y_h).max() / len(y_h) + 0.05
+    with pytest.raises(ValueError, match="not the class indices of a binary target"):
+        model_output(pipeline, X_h, "binary")
+    with pytest.raises(ValueError, match=r"holds only class\(es\) \['month_to_month', 'one_year'\] of"):
+        fit_candidate(build_pipeline(MULTICLASS, model, {}), X[y < 2], y[y < 2], classes=CONTRACTS)
+
+
+def test_regression_pipeline_predicts_the_target():
+    train, holdout = split_days(days(3), 1)
+    X, y = features_and_target(frame(train, rows=2000), REGRESSION)
+    model = _model(REGRESSION, "regression", "sklearn.linear_model.Ridge")
+    pipeline = fit_candidate(build_pipeline(REGRESSION, model, {"alpha": 1.0}), X, y, classes=())
+    X_h, y_h = features_and_target(frame(holdout, rows=2000), REGRESSION)
+    predicted = model_output(pipeline, X_h, "regression")
+    assert predicted.shape == (len(X_h),) and predicted.dtype == np.float64
+    # The internet service sets the charges' level: most of their variance is explained.
+    assert 1 - np.mean((y_h - predicted) ** 2) / np.var(y_h) > 0.6
