@@ -1,14 +1,18 @@
-"""mlops_train driven through Airflow's REST API on the live stack (scheduler, LocalExecutor, MLflow).
+"""The churn classifier's training DAG driven through Airflow's REST API on the live stack (scheduler,
+LocalExecutor, MLflow).
 
-Ten days of validated churn partitions (2026-08-01..10, days no other live-stack test uses) are
-published straight into the stack's data root, then:
+``mlops_train__churn_classifier`` is generated from ``include/models/churn.yaml``. Ten days of
+validated churn partitions (2026-08-01..10, days no other live-stack test uses) are published straight
+into the stack's data root, then:
 
 * the official Python client (``apache-airflow-client``, authenticated with the JWT from
-  ``POST /auth/token``) triggers ``mlops_train`` with conf; the run trains, registers and promotes,
+  ``POST /auth/token``) triggers the DAG with conf; the run trains, registers and promotes,
   and the champion loaded from the registry predicts, with lineage naming exactly its partitions;
 * a plain HTTP request with a bearer token triggers it again with the same grid: the run succeeds
   and registers a challenger that ties the champion, so the champion stays;
-* invalid conf is refused with HTTP 400 by Param validation and creates no run;
+* a conf value that breaks its Param is refused with HTTP 400 by Param validation and creates no run;
+* a conf key that is not a Param (such as the old ``model``, or a typo) is accepted by Airflow, but
+  the run fails at its first task, without retry, naming the key (with a "did you mean");
 * requests without a valid token (none, garbage, forged, expired) are refused.
 
 The partitions are removed and the DAG paused again when the module ends, so other live-stack tests
@@ -26,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from include.example_data import churn
+from mlops_provider.pipelines.ids import train_dag_id
 from tests.conftest import REPO_ROOT
-from tests.support.live_stack import http
+from tests.support.live_stack import http, wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,8 +41,18 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
-DAG_ID = "mlops_train"
-MODEL = "churn_classifier"
+MODEL = "churn_classifier"  # include/models/churn.yaml
+DAG_ID = train_dag_id(MODEL)
+PARAMS = {
+    "end_date",
+    "window_days",
+    "grid",
+    "force_promote",
+    "reason",
+    "drifted_features",
+    "report_uri",
+    "window",
+}
 DATASET = "churn"
 ROWS = 1_000
 FIRST_DAY = dt.date(2026, 8, 1)
@@ -65,7 +80,7 @@ def runs_count(stack: LiveStack) -> int:
 
 @pytest.fixture(scope="module")
 def training_data(live_stack: LiveStack) -> Iterator[dict[str, str]]:
-    """DAYS validated partitions in the stack's data root and mlops_train unpaused; ``ds -> sha256``.
+    """DAYS validated partitions in the stack's data root and the DAG unpaused; ``ds -> sha256``.
 
     Removed (and the DAG paused) at the end of the module.
     """
@@ -90,7 +105,7 @@ def training_data(live_stack: LiveStack) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def client_run(live_stack: LiveStack, training_data: dict[str, str]) -> dict[str, Any]:
-    """mlops_train triggered through the official Python client; waits for it to end."""
+    """The DAG triggered through the official Python client; waits for it to end."""
     from airflow_client.client import ApiClient, Configuration, DagRunApi, TriggerDAGRunPostBody
 
     token = live_stack.token()  # the access_token of POST /auth/token
@@ -103,7 +118,7 @@ def client_run(live_stack: LiveStack, training_data: dict[str, str]) -> dict[str
         live_stack.wait_for_dag_run(DAG_ID, run_id, RUN_DEADLINE)
         run = DagRunApi(api).get_dag_run(DAG_ID, run_id)
     seconds = time.monotonic() - began
-    print(f"\nmlops_train run {run_id} (python client) succeeded in {seconds:.1f} s")
+    print(f"\n{DAG_ID} run {run_id} (python client) succeeded in {seconds:.1f} s")
     return {
         "triggered": triggered,
         "run": run,
@@ -229,7 +244,7 @@ def test_plain_http_with_a_token_triggers_training(
 
     began = time.monotonic()
     live_stack.wait_for_dag_run(DAG_ID, run["dag_run_id"], RUN_DEADLINE)
-    print(f"\nmlops_train run {run['dag_run_id']} (plain HTTP) succeeded in {time.monotonic() - began:.1f} s")
+    print(f"\n{DAG_ID} run {run['dag_run_id']} (plain HTTP) succeeded in {time.monotonic() - began:.1f} s")
 
     register = live_stack.xcom(DAG_ID, run["dag_run_id"], "register")
     champion_before = client_run["register"]["version"]
@@ -249,7 +264,8 @@ def test_plain_http_with_a_token_triggers_training(
     ("conf", "param"),
     [
         ({"window_days": 1}, "window_days"),
-        ({"model": "../x"}, "model"),
+        ({"reason": ""}, "reason"),
+        ({"report_uri": "http://example.com/report.json"}, "report_uri"),
         ({"grid": "x"}, "grid"),
         ({"grid": {"C": []}}, "grid"),
         ({"end_date": "2026-13-45"}, "end_date"),
@@ -276,6 +292,49 @@ def test_invalid_conf_is_refused_and_nothing_runs(live_stack: LiveStack, conf: d
     assert f"Invalid input for param {param}" in refused.value.body
 
     assert runs_count(live_stack) == before
+
+
+def test_dag_declares_its_params_and_no_model_param(live_stack: LiveStack) -> None:
+    """The generated DAG is the model's own: its Params are the run's settings, none names the model."""
+    live_stack.wait_for_dag(DAG_ID)
+    details = live_stack.api("GET", f"/api/v2/dags/{DAG_ID}/details")
+    assert set(details["params"]) == PARAMS
+    assert MODEL in {tag["name"] for tag in details["tags"]}
+
+
+def test_unknown_conf_key_fails_the_first_task_without_retry(
+    live_stack: LiveStack, training_data: dict[str, str]
+) -> None:
+    """Airflow accepts any conf key; the run refuses one that is not a Param before any work.
+
+    ``model`` was a Param of the hand-written DAG (the generated one is per model); ``windows_days``
+    is a typo of ``window_days``: both are named, the typo with the key it probably meant.
+    """
+    conf = {"model": MODEL, "windows_days": 3, "reason": "REST API test (unknown keys)"}
+    run = live_stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": conf})
+    assert run["conf"] == conf
+    run_id = run["dag_run_id"]
+
+    ended = live_stack.wait_for_dag_run(DAG_ID, run_id, RUN_DEADLINE, expect="failed")
+    assert ended["state"] == "failed"
+    assert live_stack.task_states(DAG_ID, run_id) == {
+        "prepare": "failed",
+        "train": "upstream_failed",
+        "evaluate": "upstream_failed",
+        "register": "upstream_failed",
+    }
+    (prepare,) = [ti for ti in live_stack.task_instances(DAG_ID, run_id) if ti["task_id"] == "prepare"]
+    assert prepare["try_number"] == 1  # InvalidConfigurationError: not retried (the DAG has retries)
+
+    def failure_logged() -> str:
+        logs = [log for log in live_stack.task_logs(DAG_ID, run_id) if "task_id=prepare" in str(log)]
+        text = "".join(log.read_text(errors="replace") for log in logs)
+        return text if "InvalidConfigurationError" in text else ""
+
+    text = wait_for("the failure in the prepare task's log", failure_logged, 30)
+    assert "unknown key 'model' in the run's conf" in text
+    assert "unknown key 'windows_days' in the run's conf (did you mean 'window_days'?)" in text
+    assert "Trigger the DAG again with the Params it declares." in text
 
 
 def test_api_refuses_requests_without_a_valid_token(live_stack: LiveStack) -> None:

@@ -528,12 +528,18 @@ class LiveStack:
         return entry["value"]
 
     def wait_for_dag_run(
-        self, dag_id: str, run_id: str, deadline: float = DAG_RUN_DEADLINE, interval: float = 1.0
+        self,
+        dag_id: str,
+        run_id: str,
+        deadline: float = DAG_RUN_DEADLINE,
+        interval: float = 1.0,
+        *,
+        expect: str = "success",
     ) -> dict:
         """Poll the run until it is ``success`` or ``failed`` and return it.
 
-        If it failed or did not finish within ``deadline`` seconds, the state of every task instance
-        and the tail of their logs are printed and the test fails.
+        If it ended in the other state than ``expect`` or did not finish within ``deadline`` seconds,
+        the state of every task instance and the tail of their logs are printed and the test fails.
         """
         path = f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id)}"
         end = time.monotonic() + deadline
@@ -543,7 +549,7 @@ class LiveStack:
                 break
             self.check_running()
             time.sleep(interval)
-        if run["state"] != "success":
+        if run["state"] != expect:
             states = self.task_states(dag_id, run_id)
             self.dump_task_logs(dag_id, run_id)
             pytest.fail(

@@ -1,10 +1,10 @@
-"""mlops_ingest backfilled through the REST API of a real stack (scheduler, LocalExecutor, dag-processor).
+"""The churn ingest DAG backfilled through the REST API of a real stack (scheduler, LocalExecutor).
 
-Seven days of example churn files are landed, ``mlops_ingest`` is unpaused and a backfill over the
-seven days runs through the scheduler. Each day must end up published to ``validated/`` exactly once,
-with its asset event; a second backfill reprocessing the completed days must leave the very same
-partitions (same digests, no duplicates, no stray files); a landed day outside the range stays
-untouched throughout.
+Seven days of example churn files are landed, ``mlops_ingest__churn`` (generated from
+``include/datasets/churn.yaml``) is unpaused and a backfill over the seven days runs through the
+scheduler. Each day must end up published to ``validated/`` exactly once, with its asset event; a
+second backfill reprocessing the completed days must leave the very same partitions (same digests, no
+duplicates, no stray files); a landed day outside the range stays untouched throughout.
 
 Backfills are created with ``LiveStack.create_backfill``. The stack makes SQLite transactions that
 begin with a savepoint take the write lock first, which stops Airflow's 503 "database is locked" on
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from include.example_data import churn
+from mlops_provider.pipelines.ids import ingest_dag_id
 from tests.support.live_stack import wait_for
 
 if TYPE_CHECKING:
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
-DAG_ID = "mlops_ingest"
 DATASET = "churn"
+DAG_ID = ingest_dag_id(DATASET)
 ASSET = "mlops.churn.validated"
 ROWS = 2_000
 START = dt.date(2026, 3, 1)
@@ -211,10 +212,10 @@ def assert_published_once(stack: LiveStack, runs: list[dict]) -> dict[str, dict]
 
 
 def validated_events(stack: LiveStack) -> list[dict]:
-    """Every asset event of ``mlops.churn.validated`` emitted by mlops_ingest.
+    """Every asset event of ``mlops.churn.validated`` emitted by the ingest DAG.
 
-    An asset first emitted through an alias is registered by the scheduler on a later loop, so it
-    is polled for with a deadline.
+    The asset is declared when the DAG is parsed; the scheduler activates it on a later loop (every
+    10 s on the stack), so it is polled for with a deadline.
     """
 
     def find_asset() -> list[dict]:
@@ -241,7 +242,7 @@ def validated_events(stack: LiveStack) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def first_backfill(live_stack: LiveStack) -> dict[str, Any]:
-    """Land 8 days, backfill the first 7 (unpausing mlops_ingest); what it produced and how long it took."""
+    """Land 8 days, backfill the first 7 (unpausing the DAG); what it produced and how long it took."""
     landing = live_stack.data_path / "landing" / DATASET
     began = time.monotonic()
     churn.write_days(landing, START, DAYS + 1, rows_per_day=ROWS, exact_rows=True)
