@@ -1,22 +1,28 @@
-"""Parse time of every DAG file, next to a trivial airflow.sdk-only DAG, in fresh interpreters.
+"""Parse time of the pipelines DAG file with 1, 10 and 100 configurations, next to a trivial DAG file.
 
 Each measurement starts a new Python process (as a DAG processor's parsing subprocess would be
-cold), imports ``airflow.sdk``, then executes the DAG file. It reports:
+cold), imports ``airflow.sdk``, then executes a DAG file. It reports:
 
 - total: from interpreter start-up to a parsed file (what a cold parse costs);
 - own: the file's execution after ``airflow.sdk`` is loaded (what the file itself adds).
 
-Runs are interleaved (baseline, file, baseline, file, ...) so machine noise hits both alike, and
-the median of ``--repeat`` runs is printed. Goal: every DAG file's total within 1.2x of the
-trivial DAG's.
+The files measured: a trivial ``airflow.sdk`` DAG (the baseline), the project's ``dags/*.py``, and
+a DAG file calling ``build_pipelines`` on generated folders of 1, 10 and 100 configurations (one
+configuration = a dataset file and a model file trained on it: 4 DAGs). Runs are interleaved
+(baseline, file, baseline, file, ...) so machine noise hits all alike; medians of ``--repeat`` runs.
 
-    python benchmarks/parse_time.py [--repeat 7] [DAG_FILE ...]   # default: dags/*.py
+Goals: the project's file and 10 configurations within 1.2x of the trivial file's total; the cost of
+one extra configuration (ms, from the "own" times) growing no faster than linearly (the cost per
+configuration between 10 and 100 at most 1.5x that between 1 and 10).
+
+    python benchmarks/parse_time.py [--repeat 7] [--sizes 1 10 100]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,6 +32,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GOAL_RATIO = 1.2
+LINEAR_SLACK = 1.5
 
 TRIVIAL_DAG = textwrap.dedent(
     """
@@ -49,6 +56,16 @@ TRIVIAL_DAG = textwrap.dedent(
     """
 )
 
+PIPELINES_DAG = textwrap.dedent(
+    """
+    from __future__ import annotations
+
+    from mlops_provider.pipelines import build_pipelines
+
+    globals().update(build_pipelines({folder!r}))
+    """
+)
+
 PROBE = textwrap.dedent(
     """
     import json, runpy, sys, time
@@ -67,49 +84,84 @@ PROBE = textwrap.dedent(
 def measure(path: Path) -> dict:
     """Parse ``path`` once in a fresh interpreter and return its timings (seconds)."""
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO_ROOT,
+        [sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, check=True, cwd=REPO_ROOT
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def write_configurations(folder: Path, count: int) -> None:
+    """``count`` copies of the shipped churn dataset and model files, each under its own name."""
+    include = REPO_ROOT / "include"
+    shutil.copytree(include / "expectations", folder / "expectations")
+    (folder / "datasets").mkdir()
+    (folder / "models").mkdir()
+    dataset = (include / "datasets" / "churn.yaml").read_text()
+    model = (include / "models" / "churn.yaml").read_text()
+    for i in range(count):
+        name = f"data{i:03d}"
+        (folder / "datasets" / f"{name}.yaml").write_text(dataset.replace("name: churn", f"name: {name}", 1))
+        (folder / "models" / f"{name}_model.yaml").write_text(
+            model.replace("name: churn_classifier", f"name: {name}_model", 1).replace(
+                "../datasets/churn.yaml", f"../datasets/{name}.yaml"
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("files", nargs="*", type=Path, help="DAG files (default: dags/*.py)")
     parser.add_argument("--repeat", type=int, default=7, help="runs per file (median is reported)")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[1, 10, 100], help="configurations per folder"
+    )
     args = parser.parse_args(argv)
-    files = args.files or sorted((REPO_ROOT / "dags").glob("*.py"))
 
     with tempfile.TemporaryDirectory() as tmp:
         trivial = Path(tmp) / "trivial_dag.py"
         trivial.write_text(TRIVIAL_DAG)
-        runs: dict[Path, list[dict]] = {trivial: [], **{f: [] for f in files}}
-        for _ in range(args.repeat):
-            for path in runs:
-                runs[path].append(measure(path))
+        files: dict[str, Path] = {"(baseline) trivial airflow.sdk DAG": trivial}
+        for path in sorted((REPO_ROOT / "dags").glob("*.py")):
+            files[str(path.relative_to(REPO_ROOT))] = path
+        for size in args.sizes:
+            folder = Path(tmp) / f"configs_{size}"
+            write_configurations(folder, size)
+            dag_file = Path(tmp) / f"pipelines_{size}.py"
+            dag_file.write_text(PIPELINES_DAG.format(folder=str(folder)))
+            files[f"pipelines, {size} configuration(s)"] = dag_file
 
-        base_total = statistics.median(r["total"] for r in runs[trivial])
+        runs: dict[str, list[dict]] = {name: [] for name in files}
+        for _ in range(args.repeat):
+            for name, path in files.items():
+                runs[name].append(measure(path))
+
+        medians = {
+            name: {key: statistics.median(r[key] for r in samples) for key in ("total", "own")}
+            for name, samples in runs.items()
+        }
+        base = medians["(baseline) trivial airflow.sdk DAG"]["total"]
         print(f"python {sys.version.split()[0]}, {args.repeat} runs each, medians")
-        print(f"{'file':<34} {'dags':>4} {'total s':>8} {'own ms':>8} {'ratio':>6}  goal <= {GOAL_RATIO}x")
-        worst = 0.0
-        for path, samples in runs.items():
-            total = statistics.median(r["total"] for r in samples)
-            own = statistics.median(r["own"] for r in samples) * 1000
-            ratio = total / base_total
-            baseline = path == trivial
-            name = "(baseline) trivial airflow.sdk DAG" if baseline else str(path.relative_to(REPO_ROOT))
-            verdict = "" if path == trivial else ("ok" if ratio <= GOAL_RATIO else "OVER")
-            worst = max(worst, ratio if path != trivial else 0.0)
-            print(f"{name:<34} {samples[0]['dags']:>4} {total:>8.3f} {own:>8.1f} {ratio:>6.2f}  {verdict}")
-        if not files:
-            print("no DAG files in dags/ yet: only the baseline was measured")
-        else:
-            print(f"worst ratio {worst:.2f}x: {'goal met' if worst <= GOAL_RATIO else 'goal MISSED'}")
+        print(f"{'file':<38} {'dags':>5} {'total s':>8} {'own ms':>8} {'ratio':>6}  goal <= {GOAL_RATIO}x")
+        for name, samples in runs.items():
+            total, own = medians[name]["total"], medians[name]["own"] * 1000
+            judged = name.startswith("dags/") or name == "pipelines, 10 configuration(s)"
+            verdict = ("ok" if total / base <= GOAL_RATIO else "OVER") if judged else ""
+            ratio = total / base
+            print(f"{name:<38} {samples[0]['dags']:>5} {total:>8.3f} {own:>8.1f} {ratio:>6.2f}  {verdict}")
+
+        own_ms = {size: medians[f"pipelines, {size} configuration(s)"]["own"] * 1000 for size in args.sizes}
+        steps = list(zip(args.sizes, args.sizes[1:], strict=False))
+        marginal = {(a, b): (own_ms[b] - own_ms[a]) / (b - a) for a, b in steps}
+        for (a, b), cost in marginal.items():
+            print(f"cost of one extra configuration, {a} -> {b}: {cost:.1f} ms")
+        if len(marginal) >= 2:
+            costs = list(marginal.values())
+            first, last = costs[0], costs[-1]
+            linear = last <= LINEAR_SLACK * max(first, 1e-9)
+            print(
+                f"growth: {last / max(first, 1e-9):.2f}x the first step's per-configuration cost "
+                f"(goal <= {LINEAR_SLACK}x): {'linear' if linear else 'FASTER THAN LINEAR'}"
+            )
     return 0
 
 

@@ -14,4 +14,6 @@ def validated_data_asset(dataset: str) -> Asset:
     data, by its training DAG's schedule, both when the DAGs are parsed: no asset is created at run time.
     """
     validate_dataset_name(dataset)
-    return Asset(name=f"mlops.{dataset}.validated", uri=f"mlops://{dataset}/validated", group="mlops")
+    # An "x-" scheme is a private one: Airflow neither normalises it nor loads every provider's URI
+    # handlers to try (which would import boto3 through the amazon provider when a DAG is parsed).
+    return Asset(name=f"mlops.{dataset}.validated", uri=f"x-mlops://{dataset}/validated", group="mlops")

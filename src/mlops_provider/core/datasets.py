@@ -127,8 +127,10 @@ def read_config_mapping(path: Path, error: type[ValueError], what: str) -> dict:
     """
     import yaml
 
+    # libyaml's loader when PyYAML was built with it: ~10x faster, which the DAG factory feels.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=loader)  # noqa: S506 - a safe loader
     except FileNotFoundError:
         raise error(f"No {what} configuration at {path}") from None
     except (OSError, yaml.YAMLError) as err:

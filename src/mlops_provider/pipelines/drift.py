@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param
 
 from mlops_provider.operators.drift import DriftRetrainBranchOperator, MLflowDriftCheckOperator
+from mlops_provider.operators.retrain import RetrainTriggerOperator
 from mlops_provider.pipelines._dag import dag_arguments
 from mlops_provider.pipelines.ids import drift_dag_id, train_dag_id
 
@@ -125,11 +125,10 @@ def build_drift_dag(model: ModelConfig) -> DAG:
             dry_run="{{ params.dry_run }}",
             cooldown_days="{{ params.cooldown_days }}",
         )
-        trigger = TriggerDagRunOperator(
+        trigger = RetrainTriggerOperator(
             task_id="trigger_retrain",
             trigger_dag_id=train,
             trigger_run_id=f"drift__{model.name}__{{{{ {CHECK}['ds'] }}}}",
-            logical_date=None,
             conf={
                 "end_date": f"{{{{ {CHECK}['ds'] }}}}",
                 "reason": "{{ ti.xcom_pull(task_ids='decide', key='retrain_decision')['reason'][:500] }}",
@@ -137,8 +136,6 @@ def build_drift_dag(model: ModelConfig) -> DAG:
                 "report_uri": f"{{{{ {CHECK}['report_uri'] }}}}",
                 "window": f"{{{{ {CHECK}['window'] }}}}",
             },
-            skip_when_already_exists=True,
-            wait_for_completion=False,
         )
         check >> decide >> [trigger, EmptyOperator(task_id="no_retrain")]
     return dag

@@ -62,7 +62,7 @@ def _train_runs() -> list:
 
     with create_session() as session:
         runs = (
-            session.query(DagRun).filter(DagRun.dag_id == "mlops_train", DagRun.run_id.like("drift__%")).all()
+            session.query(DagRun).filter(DagRun.dag_id == "mlops_train__churn_classifier", DagRun.run_id.like("drift__%")).all()
         )
         return [SimpleNamespace(run_id=r.run_id, conf=dict(r.conf or {}), state=str(r.state)) for r in runs]
 
@@ -74,7 +74,7 @@ def _xcom(result, task_id: str, key: str = "return_value"):
     with create_session() as session:
         row = (
             session.query(XComModel)
-            .filter_by(dag_id="mlops_drift", run_id=result.run_id, task_id=task_id, key=key)
+            .filter_by(dag_id="mlops_drift__churn_classifier", run_id=result.run_id, task_id=task_id, key=key)
             .one_or_none()
         )
         return None if row is None else XComModel.deserialize_value(row)
@@ -82,7 +82,7 @@ def _xcom(result, task_id: str, key: str = "return_value"):
 
 def test_without_a_champion_the_check_says_so_and_ends(env):
     assert env.hook.get_version_by_alias(MODEL, "champion") is None
-    result = run_dag("mlops_drift", LAST_CLEAN.isoformat())
+    result = run_dag("mlops_drift__churn_classifier", LAST_CLEAN.isoformat())
 
     assert result.state == "success", result
     assert result.task_states["trigger_retrain"] == "skipped"
@@ -92,11 +92,11 @@ def test_without_a_champion_the_check_says_so_and_ends(env):
 
 
 def test_clean_days_trigger_no_training(env):
-    trained = run_dag("mlops_train", LAST_CLEAN.isoformat(), conf={"window_days": CLEAN_DAYS})
+    trained = run_dag("mlops_train__churn_classifier", LAST_CLEAN.isoformat(), conf={"window_days": CLEAN_DAYS})
     assert trained.state == "success", trained
     assert env.hook.get_version_by_alias(MODEL, "champion") is not None
 
-    result = run_dag("mlops_drift", LAST_CLEAN.isoformat())
+    result = run_dag("mlops_drift__churn_classifier", LAST_CLEAN.isoformat())
 
     assert result.state == "success", result
     assert result.task_states["no_retrain"] == "success"
@@ -108,7 +108,7 @@ def test_clean_days_trigger_no_training(env):
 
 
 def test_drifted_days_trigger_exactly_one_training_with_the_documented_conf(env):
-    result = run_dag("mlops_drift", LAST_DRIFTED.isoformat())
+    result = run_dag("mlops_drift__churn_classifier", LAST_DRIFTED.isoformat())
 
     assert result.state == "success", result
     assert result.task_states["trigger_retrain"] == "success"
@@ -139,7 +139,7 @@ def test_drifted_days_trigger_exactly_one_training_with_the_documented_conf(env)
 
 
 def test_rerun_of_the_same_day_triggers_no_second_training(env):
-    result = run_dag("mlops_drift", LAST_DRIFTED.isoformat())
+    result = run_dag("mlops_drift__churn_classifier", LAST_DRIFTED.isoformat())
 
     assert result.state == "success", result
     assert result.task_states["trigger_retrain"] == "skipped"
@@ -149,7 +149,7 @@ def test_rerun_of_the_same_day_triggers_no_second_training(env):
 
 def test_dry_run_reports_drift_but_triggers_nothing(env):
     day = LAST_DRIFTED - timedelta(days=1)
-    result = run_dag("mlops_drift", day.isoformat(), conf={"dry_run": True, "cooldown_days": 0})
+    result = run_dag("mlops_drift__churn_classifier", day.isoformat(), conf={"dry_run": True, "cooldown_days": 0})
 
     assert result.state == "success", result
     assert result.task_states["trigger_retrain"] == "skipped"

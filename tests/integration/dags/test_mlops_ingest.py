@@ -40,14 +40,14 @@ def test_good_day_is_published_to_validated(data_root):
     land(data_root, "2026-03-01")
     pool = pa.default_memory_pool().backend_name
 
-    result = run_dag("mlops_ingest", "2026-03-01")
+    result = run_dag("mlops_ingest__churn", "2026-03-01")
 
     assert result.state == "success", result
     assert pa.default_memory_pool().backend_name == pool  # validation's jemalloc pool was scoped
     hook = storage(data_root)
     manifest = hook.read_manifest("churn", "validated", "2026-03-01")
     assert manifest.row_count == ROWS
-    assert manifest.produced_by["dag_id"] == "mlops_ingest"
+    assert manifest.produced_by["dag_id"] == "mlops_ingest__churn"
     assert hook.read_manifest("churn", "raw", "2026-03-01").sha256 == manifest.sha256
     report = hook.report_path("churn", "validation", "2026-03-01")
     assert json.loads((report / "result.json").read_text())["result"]["success"] is True
@@ -76,7 +76,7 @@ BAD_INPUTS = {
 def published_neighbour(data_root):
     """A good day already published to validated/, which no failure may touch."""
     land(data_root, GOOD_NEIGHBOUR)
-    assert run_dag("mlops_ingest", GOOD_NEIGHBOUR).state == "success"
+    assert run_dag("mlops_ingest__churn", GOOD_NEIGHBOUR).state == "success"
     return storage(data_root).read_manifest("churn", "validated", GOOD_NEIGHBOUR)
 
 
@@ -98,7 +98,7 @@ def test_bad_input_is_quarantined_and_nothing_published_is_touched(data_root, pu
     out = data_root.removeprefix("file://") + "/landing/churn"
     churn.write_days(out, day, 1, rows_per_day=rows, exact_rows=True, corrupt={day: kind})
 
-    result = run_dag("mlops_ingest", day)
+    result = run_dag("mlops_ingest__churn", day)
 
     assert result.state == "failed"
     assert result.task_states[failed_task] == "failed"
@@ -114,7 +114,7 @@ def test_truncated_parquet_via_the_source_params(data_root, published_neighbour,
     churn.write_days(tmp_path / "drop", day, 1, rows_per_day=ROWS, fmt="parquet", corrupt={day: "truncated"})
     conf = {"source_uri": f"file://{tmp_path / 'drop' / f'{day}.parquet'}", "source_format": "parquet"}
 
-    result = run_dag("mlops_ingest", day, conf)
+    result = run_dag("mlops_ingest__churn", day, conf)
 
     assert result.task_states["ingest"] == "failed"
     assert "not a readable parquet file" in _evidence(storage(data_root), day, "ingest")
@@ -122,7 +122,7 @@ def test_truncated_parquet_via_the_source_params(data_root, published_neighbour,
 
 
 def test_missing_source_fails_with_a_clear_error_and_quarantines_nothing(data_root):
-    result = run_dag("mlops_ingest", "2026-04-04")
+    result = run_dag("mlops_ingest__churn", "2026-04-04")
     assert result.task_states["ingest"] == "failed"
     hook = storage(data_root)
     assert hook.list_partitions("churn", "raw") == []
@@ -135,7 +135,7 @@ def test_a_failed_rerun_keeps_the_published_version_of_that_day(data_root, publi
         out, GOOD_NEIGHBOUR, 1, rows_per_day=ROWS, exact_rows=True, corrupt={GOOD_NEIGHBOUR: "bad_target"}
     )
 
-    assert run_dag("mlops_ingest", GOOD_NEIGHBOUR).state == "failed"
+    assert run_dag("mlops_ingest__churn", GOOD_NEIGHBOUR).state == "failed"
     hook = storage(data_root)
     assert hook.read_manifest("churn", "validated", GOOD_NEIGHBOUR) == published_neighbour
     assert hook.read_partition("churn", "validated", GOOD_NEIGHBOUR).num_rows == ROWS
@@ -143,9 +143,9 @@ def test_a_failed_rerun_keeps_the_published_version_of_that_day(data_root, publi
 
 def test_same_day_twice_gives_the_identical_partition(data_root):
     land(data_root, "2026-05-01")
-    assert run_dag("mlops_ingest", "2026-05-01").state == "success"
+    assert run_dag("mlops_ingest__churn", "2026-05-01").state == "success"
     first = storage(data_root).read_manifest("churn", "validated", "2026-05-01")
-    assert run_dag("mlops_ingest", "2026-05-01").state == "success"
+    assert run_dag("mlops_ingest__churn", "2026-05-01").state == "success"
     second = storage(data_root).read_manifest("churn", "validated", "2026-05-01")
 
     assert second.files == first.files
@@ -158,8 +158,8 @@ def test_same_day_twice_gives_the_identical_partition(data_root):
 
 def test_run_without_a_logical_date_needs_partition_date(data_root):
     land(data_root, "2026-05-02")
-    assert run_dag("mlops_ingest", None).task_states["ingest"] == "failed"
-    result = run_dag("mlops_ingest", None, {"partition_date": "2026-05-02"})
+    assert run_dag("mlops_ingest__churn", None).task_states["ingest"] == "failed"
+    result = run_dag("mlops_ingest__churn", None, {"partition_date": "2026-05-02"})
     assert result.state == "success"
     assert storage(data_root).list_partitions("churn", "validated") == [date(2026, 5, 2)]
 
@@ -174,7 +174,7 @@ def test_good_day_on_s3_through_an_aws_connection(s3_bucket, monkeypatch, airflo
     hook = DatasetStorageHook(root_uri=f"s3://{bucket}/mlops", storage_conn_id=conn_id)
     hook.write_bytes_atomic(hook.root / "landing" / "churn" / path.name, path.read_bytes())
 
-    result = run_dag("mlops_ingest", "2026-06-01")
+    result = run_dag("mlops_ingest__churn", "2026-06-01")
 
     assert result.state == "success", result
     assert hook.read_manifest("churn", "validated", "2026-06-01").row_count == ROWS
@@ -198,7 +198,7 @@ def test_bad_value_deep_in_a_streamed_file_keeps_that_days_published_version(
     rows[-1] = ",".join(last)
     landed.write_text("\n".join([header, *rows]) + "\n")
 
-    result = run_dag("mlops_ingest", GOOD_NEIGHBOUR)
+    result = run_dag("mlops_ingest__churn", GOOD_NEIGHBOUR)
 
     assert result.task_states["ingest"] == "failed"
     assert "column 'monthly_charges' (double)" in _evidence(hook, GOOD_NEIGHBOUR, "ingest")

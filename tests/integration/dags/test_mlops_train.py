@@ -51,7 +51,7 @@ def trained(tmp_path_factory, mlflow_server, airflow_db):
 
 
 def _run(trained, key, conf):
-    result = run_dag("mlops_train", LAST_DAY.isoformat(), conf={**CONF, **conf})
+    result = run_dag("mlops_train__churn_classifier", LAST_DAY.isoformat(), conf={**CONF, **conf})
     assert result.state == "success", result
     trained.results[key] = result
     return result
@@ -70,7 +70,7 @@ def test_first_run_registers_and_promotes_a_champion_with_full_lineage(trained, 
     assert "# " in champion.description and "roc_auc" in champion.description  # the model card
 
     run = client.get_run(champion.run_id)
-    assert run.data.tags["airflow.dag_id"] == "mlops_train"
+    assert run.data.tags["airflow.dag_id"] == "mlops_train__churn_classifier"
     assert run.data.tags["airflow.run_id"] == result.run_id
     assert run.data.tags["mlops.role"] == "candidate"
     parent = client.get_run(run.data.tags["mlflow.parentRunId"])
@@ -159,7 +159,9 @@ def test_retried_register_task_creates_no_second_version(trained):
         values = {
             task: XComModel.deserialize_value(
                 session.query(XComModel)
-                .filter_by(dag_id="mlops_train", run_id=result.run_id, task_id=task, key=key)
+                .filter_by(
+                    dag_id="mlops_train__churn_classifier", run_id=result.run_id, task_id=task, key=key
+                )
                 .one()
             )
             for task, key in (("prepare", "plan"), ("evaluate", "return_value"))
@@ -170,7 +172,7 @@ def test_retried_register_task_creates_no_second_version(trained):
 
     pushed = {}
     ti = SimpleNamespace(
-        dag_id="mlops_train", run_id=result.run_id, task_id="register", try_number=2, map_index=-1,
+        dag_id="mlops_train__churn_classifier", run_id=result.run_id, task_id="register", try_number=2, map_index=-1,
         xcom_push=lambda key, value: pushed.update({key: value}),
     )  # fmt: skip
     operator = MLflowRegisterModelOperator(
@@ -187,7 +189,9 @@ def test_retried_register_task_creates_no_second_version(trained):
 
 
 def test_rollback_points_champion_to_a_named_version_with_who_and_why(trained):
-    result = run_dag("mlops_rollback", None, conf={"version": 2, "reason": "v1 misbehaves in production"})
+    result = run_dag(
+        "mlops_rollback__churn_classifier", None, conf={"version": 2, "reason": "v1 misbehaves in production"}
+    )
 
     assert result.state == "success", result
     version = trained.hook.get_version_by_alias(MODEL, "champion")
@@ -197,17 +201,19 @@ def test_rollback_points_champion_to_a_named_version_with_who_and_why(trained):
     assert version.tags["mlops.rollback.by"]
     assert version.tags["mlops.rollback.airflow_run_id"] == result.run_id
 
-    missing = run_dag("mlops_rollback", None, conf={"version": 99, "reason": "no such version"})
+    missing = run_dag(
+        "mlops_rollback__churn_classifier", None, conf={"version": 99, "reason": "no such version"}
+    )
     assert missing.state == "failed" and missing.task_states["rollback"] == "failed"
     assert trained.hook.get_version_by_alias(MODEL, "champion").version == "2"
 
-    back = run_dag("mlops_rollback", None, conf={"version": 1, "reason": "restore"})
+    back = run_dag("mlops_rollback__churn_classifier", None, conf={"version": 1, "reason": "restore"})
     assert back.state == "success"
     assert trained.hook.get_version_by_alias(MODEL, "champion").version == "1"
 
 
 def test_too_few_partitions_fail_with_a_clear_reason(trained):
-    result = run_dag("mlops_train", (FIRST_DAY + timedelta(days=3)).isoformat(), conf=CONF)
+    result = run_dag("mlops_train__churn_classifier", (FIRST_DAY + timedelta(days=3)).isoformat(), conf=CONF)
     assert result.state == "failed"
     assert result.task_states["prepare"] == "failed"
     assert result.task_states["register"] in ("upstream_failed", "None")
@@ -218,24 +224,41 @@ def test_too_few_partitions_fail_with_a_clear_reason(trained):
     [
         {"window_days": 1},
         {"grid": {"C": "not-a-list"}},
-        {"model": "../etc"},
-        {"model": "nope"},
         {"force_promote": "yes"},
+        {"report_uri": "http://elsewhere/x"},
     ],
 )
 def test_invalid_conf_is_refused_before_anything_runs(conf, airflow_db):
     from airflow.sdk.definitions.param import ParamValidationError
 
     with pytest.raises(ParamValidationError):
-        run_dag("mlops_train", LAST_DAY.isoformat(), conf=conf)
+        run_dag("mlops_train__churn_classifier", LAST_DAY.isoformat(), conf=conf)
 
 
-def test_scheduling_on_validated_data_is_opt_in(monkeypatch, airflow_db):
+def test_a_conf_key_that_is_not_a_param_fails_the_first_task(trained):
+    client = trained.hook.client
+    before = {(v.version, tuple(sorted(v.aliases))) for v in client.search_model_versions(f"name='{MODEL}'")}
+
+    result = run_dag("mlops_train__churn_classifier", LAST_DAY.isoformat(), conf={"windows_days": 5})
+
+    assert result.state == "failed"
+    assert result.task_states["prepare"] == "failed"
+    assert "train" not in result.task_states or result.task_states["train"] != "success"
+    after = {(v.version, tuple(sorted(v.aliases))) for v in client.search_model_versions(f"name='{MODEL}'")}
+    assert after == before  # no version registered, no alias moved
+
+
+def test_training_on_new_data_is_configured_per_model(tmp_path, airflow_db):
+    import shutil
+
     from airflow.sdk import Asset
 
+    from mlops_provider.pipelines import build_pipelines, train_dag_id
     from tests.support.dags import load_dag
 
-    assert load_dag("mlops_train").schedule is None
-    monkeypatch.setenv("AIRFLOW__MLOPS__TRAIN_ON_VALIDATED_DATA", "True")
-    schedule = load_dag("mlops_train").schedule
+    assert load_dag("mlops_train__churn_classifier").schedule is None
+    shutil.copytree(REPO_ROOT / "include", tmp_path / "include", ignore=shutil.ignore_patterns("*.py"))
+    model_file = tmp_path / "include" / "models" / "churn.yaml"
+    model_file.write_text(model_file.read_text() + "\ntraining: {schedule: on_new_data}\n")
+    schedule = build_pipelines(tmp_path / "include")[train_dag_id("churn_classifier")].schedule
     assert isinstance(schedule, Asset) and schedule.name == "mlops.churn.validated"
