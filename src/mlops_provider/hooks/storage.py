@@ -39,12 +39,14 @@ from mlops_provider.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from datetime import date
     from typing import IO
 
     import pyarrow as pa
     from airflow.sdk import ObjectStoragePath
+
+    from mlops_provider.core.source_policy import Location
 
 _SUPPORTED_SCHEMES = ("file", "s3")
 _PRIVATE_DIR = 0o700  # permissions of quarantined source data on local disk
@@ -525,29 +527,70 @@ class DatasetStorageHook(BaseHook):
         )
         return self.uri_of(folder)
 
-    def resolve_source(self, uri: str) -> list[ObjectStoragePath]:
+    def resolve_source(self, uri: str, *, within: Sequence[str] | None = None) -> list[ObjectStoragePath]:
         """Return the files a source URI names, sorted: one file, or every match of a glob.
 
         ``s3://`` sources use the storage connection. A URI that names nothing raises
         ``SourceNotFoundError``.
+
+        :param within: for a run-time override, the locations it may read (rendered URI prefixes,
+            see ``core.source_policy``): ``uri`` must lie inside one of them, checked before
+            anything is listed or read, and so must every file it leads to once local symbolic
+            links are resolved (local files are then returned by their real path).
+        :raises InvalidConfigurationError: ``uri`` is malformed or leads outside ``within``; the
+            message names the allowed locations.
         """
+        from mlops_provider.core import source_policy as policy
         from mlops_provider.exceptions import SourceNotFoundError
 
-        glob_at = min((uri.find(c) for c in "*?[" if c in uri), default=-1)
+        allowed = None
+        if within is not None:
+            try:
+                allowed = policy.allowed_locations(within)
+                uri = policy.check_inside(uri, allowed).uri
+            except policy.SourcePolicyError as err:
+                raise InvalidConfigurationError(f"Refused the source override: {err}.") from None
+        glob_at = min((uri.find(c) for c in policy.GLOB_CHARS if c in uri), default=-1)
         if glob_at < 0:
             path = self._storage_path(uri, "source")
             path.fs.invalidate_cache()
             if not path.is_file():
                 raise SourceNotFoundError(f"No source file at {uri}")
-            return [path]
-        cut = uri.rfind("/", 0, glob_at)
-        base_uri, pattern = uri[:cut], uri[cut + 1 :]
-        base = self._storage_path(base_uri, "source")
-        base.fs.invalidate_cache()
-        matches = sorted((p for p in base.glob(pattern) if p.is_file()), key=lambda p: p.path)
-        if not matches:
-            raise SourceNotFoundError(f"No source file matches {uri}")
-        return matches
+            matches = [path]
+        else:
+            cut = uri.rfind("/", 0, glob_at)
+            base_uri, pattern = uri[:cut], uri[cut + 1 :]
+            base = self._storage_path(base_uri, "source")
+            base.fs.invalidate_cache()
+            matches = sorted((p for p in base.glob(pattern) if p.is_file()), key=lambda p: p.path)
+            if not matches:
+                raise SourceNotFoundError(f"No source file matches {uri}")
+        if allowed is None:
+            return matches
+        return [self._inside(path, uri, allowed) for path in matches]
+
+    def _inside(self, path: ObjectStoragePath, uri: str, allowed: list[Location]) -> ObjectStoragePath:
+        """``path``, a file a source override leads to, if it really lies inside ``allowed``."""
+        import os
+
+        from mlops_provider.core import source_policy as policy
+        from mlops_provider.core.ingest import excerpt
+
+        local = path.protocol in ("file", "local", "")
+        real = os.path.realpath(path.path) if local else f"{path.protocol}://{path.path}"
+        try:
+            if local:
+                prefixes = [os.path.realpath(loc.path) for loc in allowed if loc.scheme == "file"]
+                policy.check_inside(real, policy.allowed_locations(prefixes))
+            else:
+                policy.check_inside(real, allowed)
+        except policy.SourcePolicyError:
+            raise InvalidConfigurationError(
+                f"Refused the source override: source_uri {excerpt(uri)} leads outside the allowed "
+                f"source locations ({', '.join(location.uri for location in allowed)}) through a "
+                "symbolic link or an unexpected name."
+            ) from None
+        return self._storage_path(f"file://{real}", "source") if local else path
 
     def uri_of(self, path: ObjectStoragePath) -> str:
         """Return ``path`` as a plain URI without the connection id (safe for XCom and logs)."""

@@ -10,7 +10,7 @@ from mlops_provider.exceptions import InvalidConfigurationError, SourceRejectedE
 from mlops_provider.operators._common import DatasetPartitionOperator, run_lineage
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
     from datetime import date
 
     import pyarrow as pa
@@ -28,14 +28,25 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
     Airflow SQL connection), unless overridden here. Both are rendered with the task's template
     context plus ``data_root``. Re-running a day replaces that day's raw partition wholesale.
 
+    A ``source_uri`` override may only read inside the locations the configuration allows:
+    ``source.allowed_uris`` (URI prefixes, rendered like ``source.uri``), or, when that is empty, the
+    folder of ``source.uri`` before its first run-dependent part (``core.source_policy``). Anything
+    else fails without retry before a byte is read.
+
+    Timestamps without an offset are read in the dataset's ``timezone``. When the dataset declares a
+    ``timestamp`` column, rows outside the partition's day (in that time zone, widened by
+    ``timestamp_tolerance_minutes``) reject the source.
+
     A source that does not fit the configured schema (missing / extra columns, wrong types,
-    invalid UTF-8, unreadable file) is copied to ``quarantine/`` with a rejection report and the
-    task fails without retry, naming the problem.
+    invalid UTF-8, unreadable file, rows of another day) is copied to ``quarantine/`` with a
+    rejection report and the task fails without retry, naming the problem (quoting the file only
+    in short escaped excerpts).
 
     :param dataset_config: path of the dataset's YAML configuration. (templated)
     :param partition_date: the day to ingest, ``YYYY-MM-DD``; empty: the logical date (``ds``).
         (templated)
-    :param source_uri: file URI or glob overriding the configured source. (templated)
+    :param source_uri: file URI or glob overriding the configured source, inside the allowed
+        locations. (templated)
     :param source_format: csv, parquet or jsonl, with ``source_uri``.
     :param sql: SQL query overriding the configured source. (templated)
     :param sql_conn_id: connection of ``sql`` (any ``DbApiHook`` connection).
@@ -83,9 +94,12 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
         from mlops_provider.core.ingest import SourceDataError
 
         files: list[ObjectStoragePath] = []
-        if self.source_uri or (config.source.uri and not self.sql):
-            uri = self.source_uri or self.render_template(config.source.uri, render_context)
-            files, data, source = self._stream_files(storage, config, ds, uri)
+        if self.source_uri:
+            allowed = self._allowed_locations(config, render_context)
+            files, data, source = self._stream_files(storage, config, ds, self.source_uri, allowed)
+        elif config.source.uri and not self.sql:
+            uri = self.render_template(config.source.uri, render_context)
+            files, data, source = self._stream_files(storage, config, ds, uri, None)
         else:
             sql = self.sql or self.render_template(config.source.sql, render_context)
             data, source = self._read_sql(storage, config, ds, sql)
@@ -107,13 +121,25 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
             "source": source,
         }
 
+    def _allowed_locations(self, config: DatasetConfig, render_context: dict[str, Any]) -> list[str]:
+        """Where a ``source_uri`` override may read, rendered: ``source.allowed_uris``, or the
+        configured location (the folder of ``source.uri`` before its first run-dependent part)."""
+        from mlops_provider.core.source_policy import configured_location
+
+        templates = list(config.source.allowed_uris)
+        if not templates and config.source.uri:
+            templates = [t for t in [configured_location(config.source.uri)] if t]
+        return [self.render_template(template, render_context) for template in templates]
+
     def _stream_files(
-        self, storage: DatasetStorageHook, config: DatasetConfig, ds: date, uri: str
+        self, storage: DatasetStorageHook, config: DatasetConfig, ds: date, uri: str, within: list[str] | None
     ) -> tuple[list[ObjectStoragePath], PrefetchedBatches, str]:
         """The source files, and a reader that streams them in order as batches of the schema.
 
         Nothing is read until the reader is consumed; the next blocks are parsed in a background
         thread while the previous ones are written (see ``core.ingest.prefetch``).
+
+        :param within: the allowed locations of an override (None: ``uri`` is the configured one).
         """
         from mlops_provider.core.datasets import SOURCE_FORMATS
         from mlops_provider.core.ingest import iter_source, prefetch
@@ -122,19 +148,36 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
         if fmt not in SOURCE_FORMATS:
             raise InvalidConfigurationError(f"Unknown source format {fmt!r}: use {', '.join(SOURCE_FORMATS)}")
         schema = config.arrow_schema()
-        files = storage.resolve_source(uri)
+        files = storage.resolve_source(uri, within=within)
         self.log.info("Reading %d %s file(s) for %s %s from %s", len(files), fmt, config.name, ds, uri)
 
         def batches() -> Iterator[pa.RecordBatch]:
             for path in files:
                 name = storage.uri_of(path)
                 if path.protocol in ("file", "local", ""):
-                    yield from iter_source(path.path, fmt, schema, name=name)
+                    yield from iter_source(path.path, fmt, schema, name=name, timezone=config.timezone)
                 else:
                     with path.open("rb") as handle:
-                        yield from iter_source(handle, fmt, schema, name=name)
+                        yield from iter_source(handle, fmt, schema, name=name, timezone=config.timezone)
 
-        return files, prefetch(schema, batches()), uri
+        return files, prefetch(schema, self._in_day(config, ds, batches(), uri)), uri
+
+    @staticmethod
+    def _in_day(config: DatasetConfig, ds: date, batches: Iterable[Any], name: str) -> Iterable[Any]:
+        """``batches``, refused at their end if rows lie outside the partition's day (when the dataset
+        declares a timestamp column; see ``core.ingest.refuse_rows_outside_day``)."""
+        from mlops_provider.core.ingest import refuse_rows_outside_day
+
+        if not config.timestamp_column:
+            return batches
+        return refuse_rows_outside_day(
+            batches,
+            column=config.timestamp_column,
+            day=ds,
+            timezone=config.timezone,
+            tolerance_minutes=config.timestamp_tolerance_minutes,
+            name=name,
+        )
 
     def _read_sql(
         self, storage: DatasetStorageHook, config: DatasetConfig, ds: date, sql: str
@@ -153,7 +196,9 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
         frame = hook.get_df(sql, df_type="pandas")
         source = f"sql://{conn_id}"
         try:
-            return table_from_dataframe(frame, config.arrow_schema(), name=source), source
+            table = table_from_dataframe(frame, config.arrow_schema(), name=source, timezone=config.timezone)
+            (table,) = self._in_day(config, ds, [table], source)
+            return table, source
         except SourceDataError as err:
             self._reject(storage, config, ds, [], err, source)
 

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
+    from mlops_provider.core.validation import ValidationOutcome
+
 REPORT_URL_KEY = "report_url"
 _JEMALLOC_DECAY_MS = 1000  # Arrow's default for its jemalloc pool
 
@@ -53,6 +55,22 @@ def _arrow_memory_pool_for_hashing() -> Iterator[None]:
     finally:
         pa.jemalloc_set_decay_ms(_JEMALLOC_DECAY_MS)
         pa.set_memory_pool(previous)
+
+
+def _with_short_values(outcome: ValidationOutcome) -> ValidationOutcome:
+    """``outcome`` with the data values each expectation observed cut to short escaped excerpts.
+
+    GX quotes unexpected values whole (``partial_unexpected_list``...): a day that fails its suite
+    may hold anything, and its report is stored and served; it quotes at most an excerpt of each.
+    """
+    from dataclasses import replace
+
+    from mlops_provider.core.ingest import excerpt_strings
+
+    results = [
+        {**r, "result": excerpt_strings(r.get("result") or {})} for r in outcome.result.get("results", [])
+    ]
+    return replace(outcome, result={**outcome.result, "results": results})
 
 
 class ValidationReportLink(BaseOperatorLink):
@@ -100,6 +118,7 @@ class GXValidatePartitionOperator(DatasetPartitionOperator):
             table = storage.read_partition(config.name, "raw", ds)
             outcome = validate_table(table, config.load_expectation_suite(), batch_name=f"{config.name}/{ds}")
             del table
+        outcome = _with_short_values(outcome)
         report_context = {"dataset": config.name, "ds": ds.isoformat(), **lineage}
         report_uri = storage.write_report(
             config.name,

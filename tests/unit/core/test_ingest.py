@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import date, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -61,7 +62,7 @@ def test_good_csv_is_typed_while_parsing(tmp_path, as_file_object):
         ),
         (GOOD_CSV.replace("region", "churned", 1).encode(), "duplicated columns ['churned']"),
         (GOOD_CSV.replace(",12,", ",twelve,").encode(), "column 'tenure_months' (int64)"),
-        (GOOD_CSV.replace("10:00:00.000000Z", "10:00:00").encode(), "column 'snapshot_ts'"),
+        (GOOD_CSV.replace("10:00:00.000000Z", "ten o'clock").encode(), "column 'snapshot_ts'"),
     ],
     ids=[
         "empty",
@@ -71,7 +72,7 @@ def test_good_csv_is_typed_while_parsing(tmp_path, as_file_object):
         "extra-column",
         "duplicated-column",
         "int-column-text",
-        "naive-timestamp",
+        "timestamp-text",
     ],
 )
 def test_malformed_csv_is_rejected_with_the_reason(tmp_path, payload, message):
@@ -255,3 +256,204 @@ def test_prefetch_stops_its_thread_when_the_reader_is_closed_early():
 
     assert not [t for t in threading.enumerate() if t.name == "mlops-source-prefetch"]
     assert len(produced) <= 5  # bounded read-ahead, then stopped
+
+
+# -- what a rejected file may show of itself ------------------------------------------------------
+
+SECRET = "root:$6$Zq0PxT1sEcReT" + "x" * 200 + ":19000:0:99999:7:::"
+
+
+def test_excerpt_is_short_escaped_and_marks_the_cut():
+    from mlops_provider.core.ingest import EXCERPT_CHARS, excerpt
+
+    assert excerpt("north") == "'north'"
+    long = excerpt(SECRET)
+    assert len(long) <= EXCERPT_CHARS and long.endswith("...'") and long.startswith("'root:")
+    assert excerpt("a\nb\x1b[31m\u00fc") == "'a\\nb\\x1b[31m\\xfc'"  # no line break, no terminal escape
+    assert excerpt(b"s\xfcd") == "'s\\\\xfcd'"
+
+
+def _problems(tmp_path, payload: bytes, fmt: str = "csv") -> str:
+    path = _write(tmp_path, f"x.{fmt}", payload)
+    with pytest.raises(SourceDataError) as caught:
+        read_source(path, fmt, SCHEMA, name="file:///landing/x")
+    return "; ".join(caught.value.problems)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        f"{SECRET}\nsecond line\n".encode(),  # a file that is not ours at all: its first line is a "header"
+        f"{HEADER}\n{ROW}\n{SECRET},{SECRET}\n".encode(),  # a row of the wrong width
+        GOOD_CSV.replace(",70.5,", f",{SECRET.replace(':', ';')},").encode(),  # a value of the wrong type
+        GOOD_CSV.replace("2020-01-05", SECRET.replace(":", ";")).encode(),  # a date column
+        GOOD_CSV.replace("10:00:00.000000Z", SECRET.replace(":", ";")).encode(),  # a timestamp column
+    ],
+    ids=["foreign-file", "wide-row", "bad-number", "bad-date", "bad-timestamp"],
+)
+def test_a_rejected_csv_shows_no_more_than_an_excerpt_of_itself(tmp_path, payload):
+    from mlops_provider.core.ingest import EXCERPT_CHARS
+
+    problems = _problems(tmp_path, payload)
+
+    assert "x" * EXCERPT_CHARS not in problems  # never the whole value or line
+    assert "Zq0PxT1sEcReT" + "x" * 60 not in problems
+    assert "\n" not in problems
+    assert len(problems) < 700
+
+
+def test_a_rejected_jsonl_or_sql_result_shows_no_more_than_an_excerpt(tmp_path):
+    record = dict(_good_table().to_pylist()[0], tenure_months=SECRET)
+    line = json.dumps(record, default=lambda v: v.isoformat())
+    assert "x" * 60 not in _problems(tmp_path, f"{line}\n".encode(), "jsonl")
+    frame = _good_table().to_pandas()
+    frame["tenure_months"] = SECRET
+    with pytest.raises(SourceDataError) as caught:
+        table_from_dataframe(frame, SCHEMA, name="sql://warehouse")
+    assert "x" * 60 not in str(caught.value)
+
+
+# -- timestamps without an offset ----------------------------------------------------------------
+
+
+def _instants(table: pa.Table) -> list[str]:
+    return [v.isoformat() for v in table.column("snapshot_ts").to_pylist()]
+
+
+def test_naive_csv_timestamps_are_wall_clock_times_of_the_dataset_time_zone(tmp_path):
+    naive = GOOD_CSV.replace("2026-01-01 10:00:00.000000Z", "2026-07-01 15:00:08", 1)
+    naive = naive.replace("2026-01-01 10:00:00.000000Z", "2026-12-01 15:00:08")  # the second row
+
+    paris = read_source(
+        _write(tmp_path, "n.csv", naive.encode()), "csv", SCHEMA, name="n", timezone="Europe/Paris"
+    )
+    utc = read_source(_write(tmp_path, "n.csv", naive.encode()), "csv", SCHEMA, name="n")
+
+    assert paris.schema == SCHEMA  # stored as UTC instants, as before
+    assert _instants(paris) == ["2026-07-01T13:00:08+00:00", "2026-12-01T14:00:08+00:00"]  # CEST, CET
+    assert _instants(utc) == ["2026-07-01T15:00:08+00:00", "2026-12-01T15:00:08+00:00"]
+
+
+def test_values_with_an_offset_keep_it_even_next_to_naive_ones(tmp_path):
+    mixed = GOOD_CSV.replace("2026-01-01 10:00:00.000000Z", "2026-01-01T10:00:00+02:00", 1)
+    mixed = mixed.replace("2026-01-01 10:00:00.000000Z", "2026-01-01 10:00:00")
+
+    table = read_source(
+        _write(tmp_path, "m.csv", mixed.encode()), "csv", SCHEMA, name="m", timezone="Asia/Tokyo"
+    )
+
+    assert _instants(table) == ["2026-01-01T08:00:00+00:00", "2026-01-01T01:00:00+00:00"]
+
+
+@pytest.mark.parametrize(
+    ("wall_clock", "what"), [("2026-03-29 02:30:00", "doesn't exist"), ("2026-10-25 02:30:00", "ambiguous")]
+)
+def test_a_wall_clock_time_the_clock_change_skips_or_repeats_is_refused(tmp_path, wall_clock, what):
+    payload = GOOD_CSV.replace("2026-01-01 10:00:00.000000Z", wall_clock).encode()
+    with pytest.raises(SourceDataError, match=f"column 'snapshot_ts'.*{what}"):
+        read_source(_write(tmp_path, "d.csv", payload), "csv", SCHEMA, name="d", timezone="Europe/Paris")
+
+
+def test_naive_parquet_jsonl_and_sql_timestamps_take_the_time_zone_too(tmp_path):
+    good = _good_table()
+    naive = good.set_column(
+        1, "snapshot_ts", good.column("snapshot_ts").cast(pa.timestamp("ns"))
+    )  # what pandas writes by default
+    pq.write_table(naive, str(tmp_path / "n.parquet"))
+    records = naive.to_pylist()
+    lines = "".join(json.dumps(r, default=lambda v: v.isoformat()) + "\n" for r in records)
+    expected = ["2026-01-01T01:00:00+00:00"] * 2  # 10:00 in Tokyo
+
+    parquet = read_source(str(tmp_path / "n.parquet"), "parquet", SCHEMA, name="n", timezone="Asia/Tokyo")
+    jsonl = read_source(io.BytesIO(lines.encode()), "jsonl", SCHEMA, name="n", timezone="Asia/Tokyo")
+    sql = table_from_dataframe(naive.to_pandas(), SCHEMA, name="sql://w", timezone="Asia/Tokyo")
+    text = naive.to_pandas()
+    text["snapshot_ts"] = text["snapshot_ts"].astype(str)  # a driver that returns text (SQLite)
+    sql_text = table_from_dataframe(text, SCHEMA, name="sql://w", timezone="Asia/Tokyo")
+
+    for table in (parquet, jsonl, sql, sql_text):
+        assert table.schema == SCHEMA
+        assert _instants(table) == expected
+    # Zoned values are instants already, whatever the dataset's zone.
+    assert (
+        _instants(read_source(io.BytesIO(GOOD_CSV.encode()), "csv", SCHEMA, name="g", timezone="Asia/Tokyo"))
+        == ["2026-01-01T10:00:00+00:00"] * 2
+    )
+
+
+# -- rows of another day ------------------------------------------------------------------------
+
+
+def _stamps(*values: str) -> pa.RecordBatch:
+    array = pa.array([datetime.fromisoformat(v) if v else None for v in values], pa.timestamp("us", tz="UTC"))
+    return pa.record_batch([array], names=["ts"])
+
+
+def _check(batches, **kwargs) -> list:
+    from mlops_provider.core.ingest import refuse_rows_outside_day
+
+    return list(refuse_rows_outside_day(batches, column="ts", day=date(2026, 10, 1), name="src", **kwargs))
+
+
+def test_rows_of_the_partition_day_pass_unchanged():
+    batches = [_stamps("2026-10-01T00:00:00+00:00", None), _stamps("2026-10-01T23:59:59.999999+00:00")]
+    assert _check(batches) == batches
+
+
+def test_rows_outside_the_day_are_counted_across_batches_and_named_by_their_extremes():
+    batches = [
+        _stamps("2026-09-30T23:59:59+00:00", "2026-10-01T12:00:00+00:00"),
+        _stamps("2026-10-02T00:00:00+00:00", "2026-10-05T08:00:00+00:00", "2026-10-01T01:00:00+00:00"),
+    ]
+    from mlops_provider.core.ingest import refuse_rows_outside_day
+
+    stream = refuse_rows_outside_day(batches, column="ts", day=date(2026, 10, 1), name="src")
+    assert [next(stream), next(stream)] == batches  # every batch is handed on before the refusal
+    with pytest.raises(SourceDataError) as caught:
+        next(stream)
+    (problem,) = caught.value.problems
+    assert problem.startswith("3 rows have 'ts' outside the partition's day 2026-10-01 (UTC, no tolerance)")
+    assert "earliest 2026-09-30T23:59:59+00:00, latest 2026-10-05T08:00:00+00:00" in problem
+    assert "12:00" not in problem  # rows inside the day are not quoted
+
+
+def test_the_day_is_the_dataset_time_zones_and_the_tolerance_widens_it():
+    late = [_stamps("2026-10-02T00:20:00+00:00")]  # 02:20 in Paris, the next day
+    early = [_stamps("2026-09-30T22:30:00+00:00")]  # 00:30 in Paris, the day itself
+    with pytest.raises(SourceDataError):
+        _check(late, timezone="Europe/Paris")
+    assert _check(early, timezone="Europe/Paris") == early
+    with pytest.raises(SourceDataError, match="2026-10-01 \\(UTC, no tolerance\\)"):
+        _check(early)
+    assert _check(early, tolerance_minutes=90) == early
+    with pytest.raises(SourceDataError, match="30 min tolerance"):
+        _check(early, tolerance_minutes=30)
+
+
+def test_day_bounds_follow_clock_changes():
+    from mlops_provider.core.ingest import day_bounds
+
+    start, end = day_bounds(date(2026, 10, 25), "Europe/Paris")
+    assert (end - start).total_seconds() == 25 * 3600
+    assert start.isoformat() == "2026-10-24T22:00:00+00:00"
+    start, end = day_bounds(date(2026, 3, 29), "Europe/Paris", tolerance_minutes=15)
+    assert (end - start).total_seconds() == 23 * 3600 + 30 * 60
+
+
+def test_a_date_column_must_be_the_day_or_within_whole_days_of_tolerance():
+    from mlops_provider.core.ingest import refuse_rows_outside_day
+
+    batch = pa.record_batch([pa.array([date(2026, 10, 1), date(2026, 10, 2)], pa.date32())], names=["d"])
+
+    def check(tolerance: int) -> list:
+        return list(
+            refuse_rows_outside_day(
+                [batch], column="d", day=date(2026, 10, 1), tolerance_minutes=tolerance, name="s"
+            )
+        )
+
+    with pytest.raises(
+        SourceDataError, match=r"1 row has 'd' outside .* earliest 2026-10-02, latest 2026-10-02"
+    ):
+        check(1439)
+    assert check(1440) == [batch]
