@@ -7,12 +7,14 @@
 2. **data**: land the example churn files under ``<data root>/landing/churn/<ds>.csv``: 14 clean days
    and then 3 drifted days (numeric shifts and scales, categorical shares: drift the churn expectation
    suite accepts);
-3. **backfill**: unpause ``mlops_ingest`` and backfill it over the 14 clean days (POST /api/v2/backfills);
-4. **train**: trigger ``mlops_train`` on the clean days (run ``demo__churn_classifier__<last clean day>``)
-   and wait for a champion;
-5. **drift + retrain**: backfill ``mlops_ingest`` over the drifted days, trigger ``mlops_drift`` for the
-   last drifted day (run ``demo__drift__<day>``, ``conf.check_date``) and wait for the training it
-   triggers (``drift__churn_classifier__<day>``) and the second model version;
+3. **backfill**: unpause ``mlops_ingest__churn`` and backfill it over the 14 clean days
+   (POST /api/v2/backfills);
+4. **train**: trigger ``mlops_train__churn_classifier`` on the clean days (run
+   ``demo__churn_classifier__<last clean day>``) and wait for a champion;
+5. **drift + retrain**: backfill ``mlops_ingest__churn`` over the drifted days, trigger
+   ``mlops_drift__churn_classifier`` for the last drifted day (run ``demo__drift__<day>``,
+   ``conf.check_date``) and wait for the training it triggers (``drift__churn_classifier__<day>``)
+   and the second model version;
 6. print a summary (partitions, model versions and aliases, drift verdict, report locations, URLs, login)
    with the wall time of each phase. The stack keeps running; ``scripts/run-stack down`` stops it.
 
@@ -20,13 +22,16 @@ Dates: the 17 days end on ``--end-date`` (default: yesterday, UTC, at the first 
 ``<home>/demo.json`` so that a later run, even on another day, works on the same days and reuses what
 exists: landed files, succeeded runs (a failed run is cleared and run again), the model versions.
 
-Every wait is a poll with a deadline; a failure prints which DAG run and task failed with the path and
-the end of its log, and exits 1. Standard library only, plus the project's example-data generator.
+The DAGs are the ones ``mlops_provider.pipelines.build_pipelines`` generates from ``include/`` (ids from
+``mlops_provider.pipelines.ids``). Every wait is a poll with a deadline; a failure prints which DAG run
+and task failed with the path and the end of its log, and exits 1. Standard library only, plus the
+provider's DAG id helpers and the project's example-data generator.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import subprocess
 import sys
@@ -37,15 +42,33 @@ from pathlib import Path
 
 import stack
 
-DATASET = "churn"
-MODEL = "churn_classifier"  # registered model name, from include/models/churn.yaml
-MODEL_CONFIG = "churn"  # the `model` Param of mlops_train / mlops_drift: include/models/<name>.yaml
-INGEST, TRAIN, DRIFT = "mlops_ingest", "mlops_train", "mlops_drift"
+
+def _pipeline_ids():
+    """The provider's ``mlops_provider.pipelines.ids`` (the one place that spells the DAG ids), loaded
+    without its package: ``mlops_provider.pipelines`` imports Airflow, which would cost this REST client
+    seconds and read (and create) the caller's own ``AIRFLOW_HOME``.
+    """
+    package = importlib.util.find_spec("mlops_provider")
+    if package is None or package.origin is None:
+        raise ImportError("the mlops_provider package is not installed in this Python")
+    path = Path(package.origin).parent / "pipelines" / "ids.py"
+    spec = importlib.util.spec_from_file_location("_mlops_pipeline_ids", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_ids = _pipeline_ids()
+DATASET = "churn"  # the dataset's name, from include/datasets/churn.yaml
+MODEL = "churn_classifier"  # the model's (and registered model's) name, from include/models/churn.yaml
+INGEST, TRAIN, DRIFT = _ids.ingest_dag_id(DATASET), _ids.train_dag_id(MODEL), _ids.drift_dag_id(MODEL)
 CLEAN_DAYS = 14
 DRIFT_DAYS = 3
 DEFAULT_ROWS = 5_000  # rows per day; the churn suite accepts 1,000-60,000
 # Drift the churn expectation suite accepts (no unseen category, no extra nulls, values in range) and
-# strong enough for mlops_drift's dataset verdict: 6 of the 10 features move (>= 50 %).
+# strong enough for the drift check's dataset verdict: 6 of the 10 features move (>= 50 %).
 DRIFT_SPECS = (
     "monthly_charges:shift=0.8",
     "tenure_months:scale=1.6",
@@ -479,7 +502,7 @@ class Demo:
             self.set_paused(INGEST, False)
 
     def ingest(self, days: list[dt.date], label: str, deadline: float) -> str:
-        """Make sure every day in ``days`` has a succeeded mlops_ingest run; returns what it did."""
+        """Make sure every day in ``days`` has a succeeded ingest run; returns what it did."""
         runs = self.runs_by_day(INGEST, days)
         todo = [d for d in days if runs.get(d, {}).get("state") != "success"]
         if not todo:
@@ -532,8 +555,12 @@ class Demo:
     def phase_train(self) -> None:
         plan = self.plan
         self.set_paused(TRAIN, False)
-        conf = {"model": MODEL_CONFIG, "end_date": plan.clean_end.isoformat(), "window_days": CLEAN_DAYS}
-        conf["reason"] = "demo: first model on the clean days"
+        # Only the DAG's Params: a conf key it does not declare fails the run's first task.
+        conf = {
+            "end_date": plan.clean_end.isoformat(),
+            "window_days": CLEAN_DAYS,
+            "reason": "demo: first model on the clean days",
+        }
         _, did = self.ensure_run(TRAIN, plan.train_run_id, None, conf)
         self.say(f"  {TRAIN} run {plan.train_run_id}: {did}")
         self.wait_run(TRAIN, plan.train_run_id, TRAIN, TRAIN_DEADLINE)
@@ -551,10 +578,10 @@ class Demo:
         self.notes["drift_ingest"] = self.ingest(
             plan.drift_days, f"{INGEST} (drifted days)", BACKFILL_DEADLINE
         )
-        # Triggered before mlops_drift is unpaused, at the logical date its own daily schedule gives the
+        # Triggered before the drift DAG is unpaused, at the logical date its own daily schedule gives the
         # check of plan.end (01:30 the same day): the scheduler then finds that run and creates no
         # duplicate of it when the DAG is unpaused.
-        conf = {"model": MODEL_CONFIG, "check_date": plan.end.isoformat()}
+        conf = {"check_date": plan.end.isoformat()}
         logical = f"{plan.end.isoformat()}T01:30:00Z"
         run_id, did = self.ensure_run(DRIFT, plan.drift_run_id, logical, conf)
         self.set_paused(DRIFT, False)

@@ -4,10 +4,11 @@
 Commands (``demo`` is the default, so ``stack.py --home H`` means ``stack.py demo --home H``):
 
   demo    the main command: start the stack in the background if --home has none running (else reuse
-          it), run the MLOps demo through Airflow's REST API (example data, backfill of mlops_ingest,
-          mlops_train, drifted days, mlops_drift and the retraining it triggers), print a summary with
-          the wall time of each phase, exit 0 and leave the stack running (exit 1 naming the DAG run and
-          task to look at if a step fails). Running it again reuses what exists. See scripts/demo.py.
+          it), run the MLOps demo through Airflow's REST API (example data, backfill of
+          mlops_ingest__churn, mlops_train__churn_classifier, drifted days, mlops_drift__churn_classifier
+          and the retraining it triggers), print a summary with the wall time of each phase, exit 0 and
+          leave the stack running (exit 1 naming the DAG run and task to look at if a step fails).
+          Running it again reuses what exists. See scripts/demo.py.
   up      start MLflow and Airflow in the foreground, wait until both are healthy, print where to log
           in, then wait; Ctrl-C (SIGINT) or SIGTERM stops every process it started and exits 0.
           A second ``up`` on the same --home while a stack runs prints that stack's URLs and exits 1.
@@ -293,9 +294,9 @@ def airflow_env(paths: Paths, bin_dir: Path, airflow_port: int, mlflow_port: int
             "AIRFLOW__API__PORT": str(airflow_port),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{airflow_port}/execution/",
             "AIRFLOW__CORE__PARALLELISM": "4",
-            # How often the scheduler activates assets that tasks emitted through an alias (such as
+            # How often the scheduler activates the assets that newly parsed DAGs declare (such as
             # mlops.<dataset>.validated) and orphans unreferenced ones; the default 60 s leaves a new
-            # asset invisible to GET /api/v2/assets for up to a minute after its first event.
+            # asset invisible to GET /api/v2/assets for up to a minute after its DAG was parsed.
             "AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL": "10",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
@@ -353,9 +354,9 @@ def create_metadata_engine(sql_alchemy_conn, *, engine_args, connect_args):
 
 
 # LocalExecutor forks its workers from the scheduler and every task from a worker, so modules imported
-# here, in the scheduler only, are already loaded in each task: a task of mlops_ingest or mlops_train
-# then starts without seconds of imports (great_expectations alone takes ~4 s). MLOPS_STACK_PRELOAD=0
-# turns it off.
+# here, in the scheduler only, are already loaded in each task: an ingest or training task then
+# starts without seconds of imports (great_expectations alone takes ~4 s). MLOPS_STACK_PRELOAD=0 turns
+# it off.
 if sys.argv[1:2] == ["scheduler"] and os.environ.get("MLOPS_STACK_PRELOAD", "1") != "0":
     for _module in PRELOAD:
         try:

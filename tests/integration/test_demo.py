@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import psutil
 import pytest
 
+from mlops_provider.pipelines.ids import train_dag_id
 from tests.support.live_stack import StackRun, session_processes, tail, wait_for
 
 if TYPE_CHECKING:
@@ -111,6 +112,8 @@ def test_demo_runs_the_whole_loop_and_a_second_run_reuses_it(demo_home, tmp_path
         assert len(facts["drift"]["drifted_features"]) >= 5
         assert facts["retrain"]["run_id"].startswith(f"drift__{MODEL}__")
         assert facts["retrain"]["state"] == "success"
+        # ... in the training DAG generated for the model file (include/models/churn.yaml).
+        assert f"Retrain    {train_dag_id(MODEL)} run {facts['retrain']['run_id']}: success" in text
         assert (home / "data" / "churn" / "reports" / "drift" / f"ds={facts['drift']['check_date']}").is_dir()
         # The printed summary: timings by phase, URLs and login, how to stop.
         for phase in ("boot", "data", "backfill", "train", "drift + retrain", "total"):
