@@ -109,16 +109,29 @@ def test_bad_input_is_quarantined_and_nothing_published_is_touched(data_root, pu
     assert hook.read_manifest("churn", "validated", GOOD_NEIGHBOUR) == published_neighbour
 
 
-def test_truncated_parquet_via_the_source_params(data_root, published_neighbour, tmp_path):
+def test_truncated_parquet_via_the_source_params(data_root, published_neighbour):
     day = "2026-04-03"
-    churn.write_days(tmp_path / "drop", day, 1, rows_per_day=ROWS, fmt="parquet", corrupt={day: "truncated"})
-    conf = {"source_uri": f"file://{tmp_path / 'drop' / f'{day}.parquet'}", "source_format": "parquet"}
+    drop = data_root.removeprefix("file://") + "/landing/churn/drop"  # inside the configured location
+    churn.write_days(drop, day, 1, rows_per_day=ROWS, fmt="parquet", corrupt={day: "truncated"})
+    conf = {"source_uri": f"file://{drop}/{day}.parquet", "source_format": "parquet"}
 
     result = run_dag("mlops_ingest__churn", day, conf)
 
     assert result.task_states["ingest"] == "failed"
     assert "not a readable parquet file" in _evidence(storage(data_root), day, "ingest")
     assert storage(data_root).list_partitions("churn", "validated") == [date(2026, 4, 1)]
+
+
+def test_a_source_override_outside_the_configured_location_reads_nothing(data_root, tmp_path):
+    secret = tmp_path / "passwords.json"
+    secret.write_text('{"admin": "do-not-copy"}')
+
+    result = run_dag("mlops_ingest__churn", "2026-04-05", {"source_uri": f"file://{secret}"})
+
+    assert result.task_states["ingest"] == "failed"
+    hook = storage(data_root)
+    assert not hook.partition_path("churn", "quarantine", "2026-04-05").exists()  # nothing read or copied
+    assert hook.list_partitions("churn", "raw") == []
 
 
 def test_missing_source_fails_with_a_clear_error_and_quarantines_nothing(data_root):
