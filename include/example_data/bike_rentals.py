@@ -19,7 +19,7 @@ Drift (``--drift-start`` with one or more ``--drift`` scenarios, from that day o
 the target, as when a competitor opens):
 
 * ``heatwave``: +9 degrees C and drier air;
-* ``rainy_season``: rainy days three times as often (rain in about half of all hours);
+* ``rainy_season``: rain in over half of the hours (a fifth otherwise);
 * ``new_district``: a quarter of the stations move to a district never seen before (``airport``);
 * ``demand_drop``: 40 % fewer rentals, features unchanged (concept drift).
 
@@ -118,19 +118,21 @@ def stations(count: int, seed: int) -> dict[str, np.ndarray]:
 
 
 def _city_weather(rng: np.random.Generator, day: dt.date, drift: frozenset[str]) -> dict[str, np.ndarray]:
-    """Hourly weather shared by all stations: weather code, temperature, humidity, wind (24 values each)."""
+    """Hourly weather shared by all stations: weather code, temperature, humidity, wind (24 values each).
+
+    Each hour's weather is its own draw, so a few days already show the season's mix of weather;
+    each station adds its own microclimate (:func:`generate_day`).
+    """
     season = math.sin(2 * math.pi * (day.timetuple().tm_yday - 105) / 365.25)
-    base = 12.0 + 10.0 * season + rng.normal(0.0, 3.0) + (9.0 if "heatwave" in drift else 0.0)
+    base = 12.0 + 10.0 * season + rng.normal(0.0, 1.0) + (9.0 if "heatwave" in drift else 0.0)
     temperature = base + 5.0 * np.sin(2 * np.pi * (_HOURS - 9) / 24) + rng.normal(0.0, 0.8, 24)
-    wet = 0.6 if "rainy_season" in drift else 0.2
-    day_state = rng.choice(
-        4, p=[0.8 - wet, 0.2, wet * 0.85, wet * 0.15] if base < 3 else [0.8 - wet, 0.2, wet, 0.0]
-    )
-    hourly = np.where(rng.random(24) < 0.8, day_state, rng.choice(3, 24, p=[0.5, 0.3, 0.2]))
+    rain = 0.55 if "rainy_season" in drift else 0.2
+    snow = 0.15 * rain if base < 3 else 0.0
+    hourly = rng.choice(4, 24, p=[0.75 - rain, 0.25, rain - snow, snow])
     hourly = np.where((hourly == 3) & (temperature > 2.0), 2, hourly)  # no snow above 2 degrees
     dry = 12.0 if "heatwave" in drift else 0.0
-    humidity = np.clip(58.0 + 25.0 * (hourly >= 2) - dry + rng.normal(0.0, 8.0, 24), 10.0, 100.0)
-    wind = rng.gamma(2.0, 6.0, 24) + 6.0 * (hourly >= 2)
+    humidity = 58.0 + 25.0 * (hourly >= 2) - dry + rng.normal(0.0, 5.0, 24)
+    wind = rng.gamma(4.0, 2.0, 24) + 6.0 * (hourly >= 2)
     return {"weather": hourly, "temperature_c": temperature, "humidity": humidity, "wind_kmh": wind}
 
 
@@ -189,8 +191,10 @@ def generate_day(
     f["hour"] = hour
     f.update({name: values[hour] for name, values in weather.items()})
     f["temperature_c"] = np.round(f["temperature_c"] + rows.normal(0.0, 0.5, n), 1)
-    f["humidity"] = np.where(rows.random(n) < 0.01, np.nan, np.round(f["humidity"], 1))
-    f["wind_kmh"] = np.round(f["wind_kmh"] + rows.normal(0.0, 1.0, n).clip(-3, 3), 1).clip(0.0, None)
+    # Each station measures its own microclimate around the city's value.
+    humidity = np.round(np.clip(f["humidity"] + rows.normal(0.0, 6.0, n), 10.0, 100.0), 1)
+    f["humidity"] = np.where(rows.random(n) < 0.01, np.nan, humidity)
+    f["wind_kmh"] = np.round(f["wind_kmh"] + rows.gamma(2.0, 3.0, n) - 6.0, 1).clip(0.0, None)
 
     weekend = day.weekday() >= 5 or (day.month, day.day) in HOLIDAYS
     mean = np.exp(demand_log(f, weekend=weekend)) * (0.6 if "demand_drop" in scenarios else 1.0)
