@@ -105,7 +105,12 @@ def write_dataset_config(workdir: Path, rows: int) -> Path:
     (workdir / "bench_suite.json").write_text(json.dumps(suite))
     config = {
         "name": "bench",
-        "source": {"uri": "unused", "format": "csv"},
+        # The day's file is passed as a source_uri override, which must stay inside allowed_uris.
+        "source": {
+            "uri": f"file://{workdir}/{{{{ ds }}}}.csv",
+            "format": "csv",
+            "allowed_uris": [f"file://{workdir}"],
+        },
         "schema": SCHEMA,
         "keys": ["customer_id"],
         "target": {"column": "label", "classes": [0, 1]},

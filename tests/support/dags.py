@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.conftest import REPO_ROOT
 
+if TYPE_CHECKING:
+    from pathlib import Path
 
-def load_dag(dag_id: str):
-    """Parse ``dags/`` with Airflow's own DagBag and return one DAG (import errors fail loudly).
+
+def parse_dags(dag_folder: Path | None = None):
+    """Parse ``dag_folder`` (default: the project's ``dags/``) with Airflow's own DagBag."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(dag_folder or REPO_ROOT / "dags"))
+
+
+def load_dag(dag_id: str, dag_folder: Path | None = None):
+    """Parse the DAG folder and return one DAG (import errors fail loudly).
 
     Parsed afresh on every call: ``dag.test(run_conf=...)`` leaves the conf in the DAG's params.
     """
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    bag = parse_dags(dag_folder)
     assert not bag.import_errors, bag.import_errors
     return bag.dags[dag_id]
 
@@ -28,9 +36,11 @@ class RunResult:
     run_id: str
 
 
-def run_dag(dag_id: str, day: str | None, conf: dict[str, Any] | None = None) -> RunResult:
+def run_dag(
+    dag_id: str, day: str | None, conf: dict[str, Any] | None = None, dag_folder: Path | None = None
+) -> RunResult:
     """Run ``dag_id`` once in-process; ``day`` (YYYY-MM-DD) is the logical date, None for none."""
-    dag = load_dag(dag_id)
+    dag = load_dag(dag_id, dag_folder)
     logical = datetime.fromisoformat(day).replace(tzinfo=timezone.utc) if day else None
     run = dag.test(logical_date=logical, run_conf=conf)
     tis = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}

@@ -13,6 +13,13 @@ if TYPE_CHECKING:
 BASE_TAGS = ("mlops",)
 
 
+def date_param(title: str, description: str) -> Any:
+    """An optional ``YYYY-MM-DD`` Param (empty: the run's own date)."""
+    from airflow.sdk import Param
+
+    return Param(None, type=["null", "string"], format="date", title=title, description=description)
+
+
 def default_args(settings: DagSettings) -> dict[str, Any]:
     """Owner and retries with exponential backoff (30 s doubling up to 10 min) for transient errors.
 

@@ -9,7 +9,7 @@ from airflow.sdk import DAG, Param
 
 from mlops_provider.operators.drift import DriftRetrainBranchOperator, MLflowDriftCheckOperator
 from mlops_provider.operators.retrain import RetrainTriggerOperator
-from mlops_provider.pipelines._dag import dag_arguments
+from mlops_provider.pipelines._dag import dag_arguments, date_param
 from mlops_provider.pipelines.ids import drift_dag_id, train_dag_id
 
 if TYPE_CHECKING:
@@ -41,13 +41,7 @@ def drift_params(model: ModelConfig) -> dict[str, Param]:
     """The Params of a drift check, with the model file's drift policy as defaults."""
     policy = model.drift
     return {
-        "check_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Check date",
-            description="Last day of the window (YYYY-MM-DD). Empty: the run's date.",
-        ),
+        "check_date": date_param("Check date", "Last day of the window (YYYY-MM-DD). Empty: the run's date."),
         "window_days": Param(
             policy.window_days,
             type="integer",

@@ -9,7 +9,7 @@ from airflow.sdk import DAG, Param
 from mlops_provider.assets import validated_data_asset
 from mlops_provider.operators.ingest import DatasetIngestPartitionOperator
 from mlops_provider.operators.validation import GXValidatePartitionOperator
-from mlops_provider.pipelines._dag import dag_arguments
+from mlops_provider.pipelines._dag import dag_arguments, date_param
 from mlops_provider.pipelines.ids import ingest_dag_id
 
 if TYPE_CHECKING:
@@ -51,12 +51,8 @@ def build_ingest_dag(dataset: DatasetConfig) -> DAG:
         dag_id=dag_id,
         description=(dataset.description or f"Daily ingest and validation of {dataset.name}")[:200],
         params={
-            "partition_date": Param(
-                None,
-                type=["null", "string"],
-                format="date",
-                title="Partition date",
-                description="Day to process (YYYY-MM-DD). Empty: the run's logical date (ds).",
+            "partition_date": date_param(
+                "Partition date", "Day to process (YYYY-MM-DD). Empty: the run's logical date (ds)."
             ),
             "source_uri": Param(
                 None,

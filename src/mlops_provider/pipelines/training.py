@@ -15,7 +15,7 @@ from mlops_provider.operators.training import (
     MLflowPrepareTrainingOperator,
     SklearnTrainCandidateOperator,
 )
-from mlops_provider.pipelines._dag import dag_arguments
+from mlops_provider.pipelines._dag import dag_arguments, date_param
 from mlops_provider.pipelines.ids import drift_dag_id, train_dag_id
 
 if TYPE_CHECKING:
@@ -54,12 +54,8 @@ def _schedule_text(schedule: str | None) -> str:
 def training_params() -> dict[str, Param]:
     """The Params of a training run (the keys a run's conf may set)."""
     return {
-        "end_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Window end",
-            description="Last day of the training window (YYYY-MM-DD). Empty: the run's date.",
+        "end_date": date_param(
+            "Window end", "Last day of the training window (YYYY-MM-DD). Empty: the run's date."
         ),
         "window_days": Param(
             None,
