@@ -62,7 +62,9 @@ def _train_runs() -> list:
 
     with create_session() as session:
         runs = (
-            session.query(DagRun).filter(DagRun.dag_id == "mlops_train__churn_classifier", DagRun.run_id.like("drift__%")).all()
+            session.query(DagRun)
+            .filter(DagRun.dag_id == "mlops_train__churn_classifier", DagRun.run_id.like("drift__%"))
+            .all()
         )
         return [SimpleNamespace(run_id=r.run_id, conf=dict(r.conf or {}), state=str(r.state)) for r in runs]
 
@@ -92,7 +94,9 @@ def test_without_a_champion_the_check_says_so_and_ends(env):
 
 
 def test_clean_days_trigger_no_training(env):
-    trained = run_dag("mlops_train__churn_classifier", LAST_CLEAN.isoformat(), conf={"window_days": CLEAN_DAYS})
+    trained = run_dag(
+        "mlops_train__churn_classifier", LAST_CLEAN.isoformat(), conf={"window_days": CLEAN_DAYS}
+    )
     assert trained.state == "success", trained
     assert env.hook.get_version_by_alias(MODEL, "champion") is not None
 
@@ -149,7 +153,9 @@ def test_rerun_of_the_same_day_triggers_no_second_training(env):
 
 def test_dry_run_reports_drift_but_triggers_nothing(env):
     day = LAST_DRIFTED - timedelta(days=1)
-    result = run_dag("mlops_drift__churn_classifier", day.isoformat(), conf={"dry_run": True, "cooldown_days": 0})
+    result = run_dag(
+        "mlops_drift__churn_classifier", day.isoformat(), conf={"dry_run": True, "cooldown_days": 0}
+    )
 
     assert result.state == "success", result
     assert result.task_states["trigger_retrain"] == "skipped"
