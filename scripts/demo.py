@@ -31,7 +31,6 @@ provider's DAG id helpers and the project's example-data generator.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import subprocess
 import sys
@@ -42,28 +41,12 @@ from pathlib import Path
 
 import stack
 
+# Only the id functions: importing them loads neither Airflow nor the DAG factory.
+from mlops_provider.pipelines.ids import drift_dag_id, ingest_dag_id, train_dag_id
 
-def _pipeline_ids():
-    """The provider's ``mlops_provider.pipelines.ids`` (the one place that spells the DAG ids), loaded
-    without its package: ``mlops_provider.pipelines`` imports Airflow, which would cost this REST client
-    seconds and read (and create) the caller's own ``AIRFLOW_HOME``.
-    """
-    package = importlib.util.find_spec("mlops_provider")
-    if package is None or package.origin is None:
-        raise ImportError("the mlops_provider package is not installed in this Python")
-    path = Path(package.origin).parent / "pipelines" / "ids.py"
-    spec = importlib.util.spec_from_file_location("_mlops_pipeline_ids", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_ids = _pipeline_ids()
 DATASET = "churn"  # the dataset's name, from include/datasets/churn.yaml
 MODEL = "churn_classifier"  # the model's (and registered model's) name, from include/models/churn.yaml
-INGEST, TRAIN, DRIFT = _ids.ingest_dag_id(DATASET), _ids.train_dag_id(MODEL), _ids.drift_dag_id(MODEL)
+INGEST, TRAIN, DRIFT = ingest_dag_id(DATASET), train_dag_id(MODEL), drift_dag_id(MODEL)
 CLEAN_DAYS = 14
 DRIFT_DAYS = 3
 DEFAULT_ROWS = 5_000  # rows per day; the churn suite accepts 1,000-60,000

@@ -6,12 +6,15 @@ A project's (or a user's) DAG file points the factory at its configuration folde
 
     globals().update(build_pipelines("/path/to/include"))
 
-Importing this package imports Airflow's task SDK and nothing heavy.
+The DAG id functions (:mod:`~mlops_provider.pipelines.ids`) import nothing; the factory is loaded on
+first use (it imports Airflow's task SDK and nothing heavy), so a REST client can name DAG ids without
+importing Airflow.
 """
 
 from __future__ import annotations
 
-from mlops_provider.pipelines.factory import INVALID_DAG_ID, build_pipelines
+from typing import Any
+
 from mlops_provider.pipelines.ids import drift_dag_id, ingest_dag_id, rollback_dag_id, train_dag_id
 
 __all__ = [
@@ -22,3 +25,11 @@ __all__ = [
     "rollback_dag_id",
     "train_dag_id",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("INVALID_DAG_ID", "build_pipelines"):
+        from mlops_provider.pipelines import factory
+
+        return getattr(factory, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
