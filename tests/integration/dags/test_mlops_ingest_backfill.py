@@ -62,9 +62,11 @@ def backfill_body(reprocess: str) -> dict[str, Any]:
         "from_date": midnight(DATES[0]),
         "to_date": midnight(DATES[-1]),
         "reprocess_behavior": reprocess,
-        # One run at a time: the live stack's SQLite database can lose a task's final state update
-        # when several runs write at once (seen in CI: a validate that published, marked failed).
-        "max_active_runs": 1,
+        # Four days at once: the first validations of the dataset finish together. They used to
+        # create the dataset's asset at run time (through an alias), and the API server then failed
+        # on "UNIQUE constraint failed: asset.name, asset.uri", marking a published validate failed.
+        # The asset is now declared when the DAG is parsed, and every run must succeed.
+        "max_active_runs": 4,
     }
 
 
@@ -211,18 +213,19 @@ def assert_published_once(stack: LiveStack, runs: list[dict]) -> dict[str, dict]
     return validated
 
 
+def registered_asset(stack: LiveStack) -> list[dict]:
+    """The stack's record of ``mlops.churn.validated`` (empty until the scheduler activated it)."""
+    assets = stack.api("GET", "/api/v2/assets", params={"name_pattern": ASSET, "limit": 100})["assets"]
+    return [asset for asset in assets if asset["name"] == ASSET]
+
+
 def validated_events(stack: LiveStack) -> list[dict]:
     """Every asset event of ``mlops.churn.validated`` emitted by the ingest DAG.
 
     The asset is declared when the DAG is parsed; the scheduler activates it on a later loop (every
     10 s on the stack), so it is polled for with a deadline.
     """
-
-    def find_asset() -> list[dict]:
-        assets = stack.api("GET", "/api/v2/assets", params={"name_pattern": ASSET, "limit": 100})["assets"]
-        return [asset for asset in assets if asset["name"] == ASSET]
-
-    matching = wait_for(f"asset {ASSET} to be registered", find_asset, ASSET_DEADLINE)
+    matching = wait_for(f"asset {ASSET} to be registered", lambda: registered_asset(stack), ASSET_DEADLINE)
     assert len(matching) == 1, matching
     body = stack.api(
         "GET",
@@ -262,6 +265,11 @@ def first_backfill(live_stack: LiveStack) -> dict[str, Any]:
         print("import errors:", live_stack.request("GET", "/api/v2/importErrors"))
         raise
     print(f"{DAG_ID} parsed {time.monotonic() - began:.1f} s after the stack was up")
+
+    # Declared when the DAG is parsed: the asset exists before any run, so concurrent first
+    # validations of the dataset only add events to it (no run creates it).
+    asset = wait_for(f"asset {ASSET} before any run", lambda: registered_asset(live_stack), ASSET_DEADLINE)
+    assert asset[0]["uri"] == "x-mlops://churn/validated"
 
     dry = live_stack.api("POST", "/api/v2/backfills/dry_run", backfill_body("none"))
     assert [run["logical_date"][:10] for run in dry["backfills"]] == DATES
