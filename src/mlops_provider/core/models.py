@@ -47,7 +47,7 @@ from mlops_provider.core.datasets import (
 )
 from mlops_provider.core.evaluation import (
     DEFAULT_SELECTION_METRIC,
-    TASKS,
+    METRICS,
     is_finite_number,
     task_metrics,
 )
@@ -338,14 +338,14 @@ def parse_model_config(
             "so that training keeps at least one day"
         )
 
-    metrics = task_metrics(task)
-    selection_metric = raw.get("selection_metric", DEFAULT_SELECTION_METRIC[task])
+    metrics, kind = _task_metrics(task)
+    selection_metric = raw.get("selection_metric", DEFAULT_SELECTION_METRIC[task or "binary"])
     if selection_metric not in metrics:
         problems.append(
-            f"'selection_metric' must be one of the {task} metrics {', '.join(metrics)}, "
+            f"'selection_metric' must be one of the {kind}metrics {', '.join(metrics)}, "
             f"not {selection_metric!r}"
         )
-        selection_metric = DEFAULT_SELECTION_METRIC[task]
+        selection_metric = DEFAULT_SELECTION_METRIC[task or "binary"]
     gate = _parse_gate(raw.get("gate") or {}, selection_metric, task, problems)
     random_state = _int_at_least(raw, "random_state", 0, 0, problems)
     reference_rows = _int_at_least(raw, "reference_sample_rows", 1, 10_000, problems)
@@ -439,13 +439,13 @@ def _parse_preprocessing(
     return result
 
 
-def _parse_task(raw: Any, dataset: DatasetConfig | None, problems: list[str]) -> str:
-    """The model's task: as configured, else the dataset's; checked against the dataset's target."""
-    if raw is not None and raw not in TASKS:
-        problems.append(f"'task' must be one of {', '.join(TASKS)}, not {raw!r}")
-        raw = None
+def _parse_task(raw: str | None, dataset: DatasetConfig | None, problems: list[str]) -> str | None:
+    """The model's task: as configured, else the dataset's; checked against the dataset's target.
+
+    None when the file names no task and the dataset could not be read (already a problem).
+    """
     if dataset is None:
-        return raw or "binary"
+        return raw
     task = raw or dataset.task_kind
     classes = dataset.target_classes
     listed = f"dataset {dataset.name!r} lists {len(classes)} target classes" + (
@@ -466,8 +466,13 @@ def _parse_task(raw: Any, dataset: DatasetConfig | None, problems: list[str]) ->
     return task
 
 
-def _parse_gate(raw: Any, selection_metric: str, task: str, problems: list[str]) -> GatePolicy:
-    metrics = task_metrics(task)
+def _task_metrics(task: str | None) -> tuple[dict[str, Any], str]:
+    """The metrics a file may name for ``task`` and the words for messages; all of them without a task."""
+    return (task_metrics(task), f"{task} ") if task else (METRICS, "")
+
+
+def _parse_gate(raw: Any, selection_metric: str, task: str | None, problems: list[str]) -> GatePolicy:
+    metrics, kind = _task_metrics(task)
     if not isinstance(raw, dict):
         problems.append("'gate' must be a mapping with 'minimums' and 'margin'")
         return GatePolicy(metric=selection_metric)
@@ -477,7 +482,7 @@ def _parse_gate(raw: Any, selection_metric: str, task: str, problems: list[str])
     metric = raw.get("metric", selection_metric)
     if metric not in metrics:
         problems.append(
-            f"'gate.metric' must be one of the {task} metrics {', '.join(metrics)}, not {metric!r}"
+            f"'gate.metric' must be one of the {kind}metrics {', '.join(metrics)}, not {metric!r}"
         )
         metric = selection_metric
     minimums = raw.get("minimums") or {}
@@ -488,7 +493,7 @@ def _parse_gate(raw: Any, selection_metric: str, task: str, problems: list[str])
     for name, bound in minimums.items():
         if name not in metrics:
             problems.append(
-                f"'gate.minimums' names unknown metric {name!r} for a {task} model "
+                f"'gate.minimums' names unknown metric {name!r} for a {kind}model "
                 f"(known: {', '.join(metrics)})"
             )
         elif not is_finite_number(bound):

@@ -314,6 +314,15 @@ def test_a_regression_model_may_ignore_the_classes_of_a_numeric_target(tmp_path)
     assert parse_model_config(raw, base_dir=tmp_path).task == "regression"
 
 
+def test_without_a_readable_dataset_metrics_are_checked_by_name_only(tmp_path):
+    raw = {**_raw(), "dataset": "missing.yaml", "selection_metric": "rmse", "gate": {"metric": "rmse"}}
+    with pytest.raises(ModelConfigError) as caught:
+        parse_model_config(raw, base_dir=tmp_path)
+    message = str(caught.value)
+    assert "No dataset configuration" in message
+    assert "'selection_metric'" not in message and "'gate.metric'" not in message
+
+
 @pytest.mark.parametrize(
     ("target", "model", "message"),
     [
