@@ -100,7 +100,7 @@ def plain(data_root: Path, days: int) -> dict:
         build_pipeline,
         features_and_target,
         fit_candidate,
-        positive_proba,
+        model_output,
         split_days,
     )
 
@@ -130,10 +130,10 @@ def plain(data_root: Path, days: int) -> dict:
         t0 = time.perf_counter()
         pipelines[index] = fit_candidate(build_pipeline(dataset, model, params), X_fit, y_fit)
         fit_s += time.perf_counter() - t0
-        metrics = classification_metrics(y_sel, positive_proba(pipelines[index], X_sel))
+        metrics = classification_metrics(y_sel, model_output(pipelines[index], X_sel, model.task))
         candidates.append({"id": index, "params": params, "metrics": metrics})
     best = best_candidate(candidates, model.selection_metric)
-    holdout_metrics = classification_metrics(y_hold, positive_proba(pipelines[best["id"]], X_hold))
+    holdout_metrics = classification_metrics(y_hold, model_output(pipelines[best["id"]], X_hold, model.task))
     decision = decide_promotion(holdout_metrics, None, champion_version=None, policy=model.gate)
     return {
         "seconds": time.perf_counter() - started,

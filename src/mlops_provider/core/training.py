@@ -232,11 +232,6 @@ def model_output(model: Any, X: pd.DataFrame, task: str) -> np.ndarray:
     return proba[:, 1] if task == "binary" else proba
 
 
-def positive_proba(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:
-    """The positive-class probability of a binary classifier: :func:`model_output` for ``binary``."""
-    return model_output(pipeline, X, "binary")
-
-
 def reference_sample(frame: pd.DataFrame, rows: int, *, random_state: int) -> pd.DataFrame:
     """A seeded random sample of at most ``rows`` rows in their original order (drift reference)."""
     if rows >= len(frame):
