@@ -31,7 +31,6 @@ Run ``python -m include.example_data.bike_rentals --help`` from the project root
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import math
 import sys
@@ -42,10 +41,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from include.example_data.churn import FORMATS, WrittenFile, day_rng, write_table
-from include.example_data.churn import _as_date as as_date
+from include.example_data.churn import WrittenFile, day_rng, write_table
+from include.example_data.landing import FORMATS, as_date, day_span, landing_parser
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable, Sequence
 
 # --------------------------------------------------------------------------------------- schema
@@ -286,29 +286,18 @@ def write_days(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = landing_parser(
         prog="python -m include.example_data.bike_rentals",
         description="Write one synthetic bike-rental landing file per day: <out>/<YYYY-MM-DD>.<format>.",
         epilog=f"Drift scenarios: {', '.join(DRIFTS)}.",
+        default_seed=DEFAULT_SEED,
     )
-    parser.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
-    parser.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
-    span = parser.add_mutually_exclusive_group(required=True)
-    span.add_argument("--days", type=int, help="number of days")
-    span.add_argument("--end", help="last day (inclusive), YYYY-MM-DD")
     parser.add_argument(
         "--stations",
         type=int,
         default=DEFAULT_STATIONS,
         help=f"docking stations, 24 rows each a day (default {DEFAULT_STATIONS})",
     )
-    parser.add_argument(
-        "--format", choices=FORMATS, default="csv", dest="fmt", help="file format (default csv)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
-    )
-    parser.add_argument("--drift-start", help="first drifted day, YYYY-MM-DD (needs --drift)")
     parser.add_argument(
         "--drift",
         action="append",
@@ -323,12 +312,7 @@ def _options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> dic
     """Parse and validate the command line into :func:`write_days` keyword arguments."""
     args = parser.parse_args(argv)
     try:
-        start = as_date(args.start)
-        days = args.days if args.end is None else (as_date(args.end) - start).days + 1
-        if days < 1:
-            raise ValueError("--end is before --start" if args.end else "--days must be at least 1")
-        if bool(args.drift) != bool(args.drift_start):
-            raise ValueError("--drift and --drift-start go together")
+        start, days = day_span(args)
         if not 1 <= args.stations <= MAX_STATIONS:
             raise ValueError(f"--stations must be in 1..{MAX_STATIONS:,}")
         drift = DriftPlan(args.drift_start, args.drift) if args.drift else None

@@ -31,7 +31,6 @@ Run ``python -m include.example_data.churn --help`` from the project root.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as dt
 import math
@@ -49,7 +48,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from include.example_data.landing import FORMATS, as_date, day_span, landing_parser
+
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
 T = TypeVar("T")
@@ -95,7 +97,6 @@ NUMERIC: dict[str, tuple[float, float | None, int | None]] = {
 }
 
 FEATURES = tuple(name for name in SCHEMA.names if name not in (KEY, TIMESTAMP, TARGET))
-FORMATS = ("csv", "parquet", "jsonl")
 CORRUPTIONS = (
     "empty",  # 0 bytes
     "header_only",  # the header (CSV) / schema (Parquet) without rows; undefined for JSONL
@@ -309,7 +310,7 @@ def generate_day(
     stream (so blocks can be drawn in parallel); keys and timestamps are drawn for the whole day.
     ``drift`` is applied only if the day is on or after its start date.
     """
-    day = _as_date(day)
+    day = as_date(day)
     if not isinstance(rows, (int, np.integer)) or not 1 <= rows <= MAX_ROWS:
         raise ValueError(f"rows must be an integer in 1..{MAX_ROWS:,}, not {rows!r}")
     rng = day_rng(seed, day, _STREAM_BASE)
@@ -535,7 +536,7 @@ class DriftPlan:
             specs = [specs]
         if not specs:
             raise ValueError("a drift plan needs at least one drift spec")
-        return cls(_as_date(start), tuple(parse_drift(spec) for spec in specs))
+        return cls(as_date(start), tuple(parse_drift(spec) for spec in specs))
 
     def active_on(self, day: dt.date) -> bool:
         """Whether the drift applies to ``day``."""
@@ -756,18 +757,6 @@ class WrittenFile:
     corruption: str | None = None
 
 
-def _as_date(value: dt.date | str) -> dt.date:
-    """A ``datetime.date`` from a date or an ISO ``YYYY-MM-DD`` string (ValueError otherwise)."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
 def parse_corruption(spec: str) -> tuple[dt.date, str]:
     """Parse ``YYYY-MM-DD:KIND`` into (date, kind); unknown kinds raise a ValueError."""
     day, sep, kind = spec.partition(":")
@@ -777,7 +766,7 @@ def parse_corruption(spec: str) -> tuple[dt.date, str]:
         raise ValueError(
             f"corruption {spec!r}: unknown kind {kind!r}; expected one of {', '.join(CORRUPTIONS)}"
         )
-    return _as_date(day), kind
+    return as_date(day), kind
 
 
 def _check_corruptions(
@@ -786,7 +775,7 @@ def _check_corruptions(
     """Validate a {day: kind} mapping against the generated days and the format."""
     checked: dict[dt.date, str] = {}
     for day, kind in (corrupt or {}).items():
-        day = _as_date(day)
+        day = as_date(day)
         if kind not in CORRUPTIONS:
             raise ValueError(f"unknown corruption {kind!r}; expected one of {', '.join(CORRUPTIONS)}")
         if day not in dates:
@@ -819,7 +808,7 @@ def write_days(
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if days < 1:
         raise ValueError(f"days must be at least 1, not {days}")
-    start = _as_date(start)
+    start = as_date(start)
     dates = [start + dt.timedelta(days=i) for i in range(days)]
     corruptions = _check_corruptions(corrupt, dates, fmt)
     out = Path(out_dir)
@@ -845,27 +834,16 @@ def write_days(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = landing_parser(
         prog="python -m include.example_data.churn",
         description="Write one synthetic customer-churn landing file per day: <out>/<YYYY-MM-DD>.<format>.",
         epilog=f"Drift specs: {DRIFT_GRAMMAR}. Corruption kinds: {', '.join(CORRUPTIONS)}.",
+        default_seed=DEFAULT_SEED,
     )
-    parser.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
-    parser.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
-    span = parser.add_mutually_exclusive_group(required=True)
-    span.add_argument("--days", type=int, help="number of days")
-    span.add_argument("--end", help="last day (inclusive), YYYY-MM-DD")
     parser.add_argument(
         "--rows", type=int, default=DEFAULT_ROWS, help=f"rows per day (default {DEFAULT_ROWS})"
     )
     parser.add_argument("--exact-rows", action="store_true", help="no +-5%% day-to-day row variation")
-    parser.add_argument(
-        "--format", choices=FORMATS, default="csv", dest="fmt", help="file format (default csv)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
-    )
-    parser.add_argument("--drift-start", help="first drifted day, YYYY-MM-DD (needs --drift)")
     parser.add_argument(
         "--drift",
         action="append",
@@ -887,12 +865,7 @@ def _options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> dic
     """Parse and validate the command line into :func:`write_days` keyword arguments."""
     args = parser.parse_args(argv)
     try:
-        start = _as_date(args.start)
-        days = args.days if args.end is None else (_as_date(args.end) - start).days + 1
-        if days < 1:
-            raise ValueError("--end is before --start" if args.end else "--days must be at least 1")
-        if bool(args.drift) != bool(args.drift_start):
-            raise ValueError("--drift and --drift-start go together")
+        start, days = day_span(args)
         drift = DriftPlan.parse(args.drift_start, args.drift) if args.drift else None
         corrupt: dict[dt.date, str] = {}
         for spec in args.corrupt:
