@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -9,7 +11,29 @@ from typing import TYPE_CHECKING, Any
 from tests.conftest import REPO_ROOT
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
+
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+
+
+@contextmanager
+def pipeline_env(data_root: Path, mlflow_uri: str, dag_folder: Path | None = None) -> Iterator[None]:
+    """While inside: ``[mlops] data_root`` is ``data_root``, ``mlflow_default`` points at ``mlflow_uri``
+    and, with ``dag_folder``, that folder is a second DAG bundle beside the project's ``dags/``
+    (``dag.test()`` runs only DAGs that a configured bundle holds)."""
+    import pytest
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW__MLOPS__DATA_ROOT", f"file://{data_root}")
+        patch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps({"conn_type": "mlflow", "host": mlflow_uri}))
+        if dag_folder is not None:
+            bundles = [
+                {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+                {"name": dag_folder.name, "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(dag_folder)}},
+            ]
+            patch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
+        yield
 
 
 def parse_dags(dag_folder: Path | None = None):

@@ -9,7 +9,6 @@ pipeline is untouched; then a broken file becomes one import error naming it.
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import date, timedelta
 from types import SimpleNamespace
@@ -21,7 +20,7 @@ from mlops_provider.hooks.mlflow import MLflowHook
 from mlops_provider.hooks.storage import DatasetStorageHook
 from mlops_provider.pipelines import drift_dag_id, ingest_dag_id, train_dag_id
 from tests.conftest import REPO_ROOT
-from tests.support.dags import parse_dags, run_dag
+from tests.support.dags import parse_dags, pipeline_env, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -74,17 +73,7 @@ def team(tmp_path_factory, airflow_db, mlflow_server):
         f"globals().update(build_pipelines({str(include)!r}))\n"
     )
     root = f"file://{home / 'data'}"
-    with pytest.MonkeyPatch.context() as patch:
-        # dag.test() syncs the DAGs of the configured bundles: this module's bundle is the team's folder.
-        bundle = {"name": "team", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle"}
-        patch.setenv(
-            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
-            json.dumps([{**bundle, "kwargs": {"path": str(dags)}}]),
-        )
-        patch.setenv("AIRFLOW__MLOPS__DATA_ROOT", root)
-        patch.setenv(
-            "AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps({"conn_type": "mlflow", "host": mlflow_server})
-        )
+    with pipeline_env(home / "data", mlflow_server, dag_folder=dags):
         churn.write_days(f"{home / 'data'}/landing/churn", FIRST_DAY, 1, rows_per_day=2_000, exact_rows=True)
         bike_rentals.write_days(f"{home / 'data'}/landing/bike_rentals", FIRST_DAY, 1, station_count=120)
         yield SimpleNamespace(

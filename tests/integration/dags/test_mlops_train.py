@@ -21,7 +21,7 @@ from mlops_provider.hooks.storage import DatasetStorageHook
 from mlops_provider.operators._model import load_model_config, read_recorded_partitions
 from mlops_provider.operators.registry import MLflowRegisterModelOperator
 from tests.conftest import REPO_ROOT
-from tests.support.dags import run_dag
+from tests.support.dags import pipeline_env, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -38,11 +38,7 @@ CONF = {"window_days": DAYS, "reason": "integration test"}
 def trained(tmp_path_factory, mlflow_server, airflow_db):
     """A data root with DAYS validated churn partitions and mlflow_default -> the test server."""
     root = tmp_path_factory.mktemp("train") / "data"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW__MLOPS__DATA_ROOT", f"file://{root}")
-        patch.setenv(
-            "AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps({"conn_type": "mlflow", "host": mlflow_server})
-        )
+    with pipeline_env(root, mlflow_server):
         storage = DatasetStorageHook(root_uri=f"file://{root}")
         for offset in range(DAYS):
             day = FIRST_DAY + timedelta(days=offset)

@@ -18,6 +18,7 @@ from include.example_data import churn
 from mlops_provider.hooks.mlflow import MLflowHook
 from mlops_provider.hooks.storage import DatasetStorageHook
 from tests.conftest import REPO_ROOT
+from tests.support.dags import pipeline_env
 
 pytestmark = pytest.mark.integration
 
@@ -69,17 +70,7 @@ def env(tmp_path_factory, mlflow_server, airflow_db):
         "from mlops_provider.pipelines import build_pipelines\n"
         f"globals().update(build_pipelines({str(base / 'config')!r}))\n"
     )
-    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
-    bundles = [
-        {"name": "dags-folder", "classpath": local, "kwargs": {}},
-        {"name": "multiclass-test", "classpath": local, "kwargs": {"path": str(base / "dags")}},
-    ]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
-        patch.setenv("AIRFLOW__MLOPS__DATA_ROOT", f"file://{base / 'data'}")
-        patch.setenv(
-            "AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps({"conn_type": "mlflow", "host": mlflow_server})
-        )
+    with pipeline_env(base / "data", mlflow_server, dag_folder=base / "dags"):
         storage = DatasetStorageHook(root_uri=f"file://{base / 'data'}")
         for offset in range(DAYS):
             day = FIRST_DAY + timedelta(days=offset)

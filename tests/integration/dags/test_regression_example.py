@@ -20,7 +20,7 @@ from mlops_provider.hooks.mlflow import MLflowHook
 from mlops_provider.hooks.storage import DatasetStorageHook
 from mlops_provider.operators._model import load_model_config, read_recorded_partitions
 from tests.conftest import REPO_ROOT
-from tests.support.dags import run_dag
+from tests.support.dags import pipeline_env, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -41,11 +41,7 @@ DRIFT = bikes.DriftPlan(LAST_TRAIN_DAY + timedelta(days=1), ["heatwave", "rainy_
 def env(tmp_path_factory, mlflow_server, airflow_db):
     """Landing files for the first days, validated partitions for the rest, mlflow_default -> the server."""
     root = tmp_path_factory.mktemp("regression") / "data"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW__MLOPS__DATA_ROOT", f"file://{root}")
-        patch.setenv(
-            "AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps({"conn_type": "mlflow", "host": mlflow_server})
-        )
+    with pipeline_env(root, mlflow_server):
         bikes.write_days(root / "landing" / DATASET, FIRST_DAY, INGESTED, station_count=STATIONS)
         storage = DatasetStorageHook(root_uri=f"file://{root}")
         for offset in range(INGESTED, TRAIN_DAYS + DRIFT_DAYS):
