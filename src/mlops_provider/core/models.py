@@ -63,6 +63,8 @@ from mlops_provider.core.pipeline_config import (
 from mlops_provider.core.promotion import GatePolicy
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mlops_provider.core.datasets import DatasetConfig
 
 MAX_CANDIDATES = 64
@@ -257,17 +259,30 @@ def expand_grid(
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*value_lists)]
 
 
-def load_model_config(path: str | Path, *, check_estimator: bool = True) -> ModelConfig:
+def load_model_config(
+    path: str | Path,
+    *,
+    check_estimator: bool = True,
+    known_datasets: Mapping[Path, DatasetConfig] | None = None,
+) -> ModelConfig:
     """Read and validate a model YAML file (and the dataset file it names).
 
     :param check_estimator: import the estimator and check its parameters (scikit-learn is
         imported); ``False`` checks everything else, for the DAG factory at parse time.
+    :param known_datasets: dataset configurations already loaded, by resolved path: the model's
+        dataset is taken from here instead of being read again.
     :raises ModelConfigError: the file is missing, not YAML, or inconsistent (every problem found
         is listed in the message).
     """
     path = Path(path)
     raw = read_config_mapping(path, ModelConfigError, "model")
-    return parse_model_config(raw, base_dir=path.parent, config_path=path, check_estimator=check_estimator)
+    return parse_model_config(
+        raw,
+        base_dir=path.parent,
+        config_path=path,
+        check_estimator=check_estimator,
+        known_datasets=known_datasets,
+    )
 
 
 def _int_at_least(raw: dict, key: str, minimum: int, default: int | None, problems: list[str]) -> int:
@@ -279,7 +294,12 @@ def _int_at_least(raw: dict, key: str, minimum: int, default: int | None, proble
 
 
 def parse_model_config(
-    raw: dict, *, base_dir: Path, config_path: Path | None = None, check_estimator: bool = True
+    raw: dict,
+    *,
+    base_dir: Path,
+    config_path: Path | None = None,
+    check_estimator: bool = True,
+    known_datasets: Mapping[Path, DatasetConfig] | None = None,
 ) -> ModelConfig:
     """Validate a model configuration given as a dict (the parsed YAML); see :func:`load_model_config`."""
     where = f"{config_path}: " if config_path else ""
@@ -301,7 +321,7 @@ def parse_model_config(
     else:
         dataset_path = (base_dir / raw["dataset"]).resolve()
         try:
-            dataset = load_dataset_config(dataset_path)
+            dataset = (known_datasets or {}).get(dataset_path) or load_dataset_config(dataset_path)
         except DatasetConfigError as err:
             problems.append(f"'dataset': {err}")
 

@@ -130,7 +130,7 @@ def _dataset(path: Path, seen: dict[Path, DatasetConfig]) -> DatasetConfig:
 def _model(path: Path, datasets: dict[Path, DatasetConfig]) -> ModelConfig:
     from mlops_provider.core.models import load_model_config
 
-    model = load_model_config(path, check_estimator=False)
+    model = load_model_config(path, check_estimator=False, known_datasets=datasets)
     if model.dataset_config_path.resolve() not in datasets:
         raise ValueError(
             f"'dataset' {model.dataset_config_path} is not a valid dataset file of this folder, "
