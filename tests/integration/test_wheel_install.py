@@ -149,6 +149,10 @@ def test_wheel_is_self_contained(clean_airflow) -> None:
         f"airflow_provider_mlops-{__version__}.dist-info",
     }
     assert "mlops_provider/get_provider_info.py" in names
+    # The JSON Schemas of the configuration files ship as package data.
+    assert {"mlops_provider/schemas/dataset.schema.json", "mlops_provider/schemas/model.schema.json"} <= set(
+        names
+    )
     assert "[apache_airflow_provider]" in entry_points
     assert "provider_info = mlops_provider.get_provider_info:get_provider_info" in entry_points
     assert "[airflow.plugins]" in entry_points
@@ -235,6 +239,7 @@ back = hook.read_partition("orders", "validated", "2026-01-02", verify=True)
 
 bag = DagBag(dag_folder=sys.argv[1])
 dag = bag.dags.get("uses_the_provider")
+generated = sorted(d for d in bag.dags if d.startswith("mlops_"))
 print(json.dumps({
     "package_in_site_packages": package.is_relative_to(site),
     "package": str(package),
@@ -243,7 +248,16 @@ print(json.dumps({
     "rows_back": back.num_rows,
     "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
     "tasks": sorted(dag.task_ids) if dag else None,
+    "generated": generated,
 }))
+"""
+
+
+PIPELINES_FILE = """
+\"\"\"Someone else's Airflow DAG folder: the provider's factory pointed at their own configuration.\"\"\"
+from mlops_provider.pipelines import build_pipelines
+
+globals().update(build_pipelines({folder!r}))
 """
 
 
@@ -251,6 +265,11 @@ def test_dag_file_using_the_operators_imports(clean_airflow) -> None:
     dags = clean_airflow.root / "dags"
     dags.mkdir(exist_ok=True)
     (dags / "uses_the_provider.py").write_text(textwrap.dedent(DAG_FILE))
+    config = clean_airflow.root / "team-config"
+    for relative in ("datasets/churn.yaml", "models/churn.yaml", "expectations/churn.json"):
+        (config / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO_ROOT / "include" / relative, config / relative)
+    (dags / "team_pipelines.py").write_text(PIPELINES_FILE.format(folder=str(config)))
     out = run(
         [str(clean_airflow.python), "-c", CHECK, str(dags), str(clean_airflow.root / "data")],
         cwd=clean_airflow.work,
@@ -260,6 +279,10 @@ def test_dag_file_using_the_operators_imports(clean_airflow) -> None:
     assert result["import_errors"] == {}
     assert result["tasks"] == [
         "drift", "evaluate", "ingest", "prepare", "register", "rollback", "train", "validate",
+    ]  # fmt: skip
+    assert result["generated"] == [
+        "mlops_drift__churn_classifier", "mlops_ingest__churn", "mlops_rollback__churn_classifier",
+        "mlops_train__churn_classifier",
     ]  # fmt: skip
     assert result["package_in_site_packages"], result["package"]
     assert not any(str(REPO_ROOT) in entry for entry in result["sys_path"]), result["sys_path"]
