@@ -211,8 +211,13 @@ def ensure_password(paths: Paths) -> str:
 
 
 def port_is_free(port: int) -> bool:
-    """Whether ``port`` can be bound on the loopback address right now."""
+    """Whether a server could listen on ``port`` on the loopback address right now.
+
+    Probed with SO_REUSEADDR, as the servers themselves bind: connections of a stopped server that
+    linger in TIME_WAIT do not make its port look busy (a restart right after ``down`` keeps its ports).
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
