@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_provider.core.config_schema import schema_problems
-from mlops_provider.core.partitions import validate_dataset_name
 from mlops_provider.core.pipeline_config import INGEST_DEFAULTS, DagSettings, check_timezone, dag_settings
 
 if TYPE_CHECKING:
@@ -157,48 +156,29 @@ def parse_dataset_config(raw: dict, *, base_dir: Path, config_path: Path | None 
     problems = schema_problems("dataset", raw)
     if problems:
         raise DatasetConfigError(f"{where}invalid dataset configuration: " + "; ".join(problems))
-    name = raw.get("name")
-    try:
-        validate_dataset_name(name)
-    except ValueError as err:
-        problems.append(str(err))
+    # The schema guarantees the structure (types, required keys, known keys, column types); what
+    # follows checks what it cannot: names that must refer to each other.
+    name = raw["name"]
+    schema = {str(col): str(kind) for col, kind in raw["schema"].items()}
 
-    schema = raw.get("schema")
-    if not isinstance(schema, dict) or not schema:
-        problems.append("'schema' must map column names to types")
-        schema = {}
-    schema = {str(col): str(kind) for col, kind in schema.items()}
-    for col, kind in schema.items():
-        if kind not in COLUMN_TYPES:
-            problems.append(f"column {col!r} has unknown type {kind!r} (known: {', '.join(COLUMN_TYPES)})")
-
-    def known_columns(label: str, columns: Any) -> list[str]:
-        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-            problems.append(f"'{label}' must be a list of column names")
-            return []
+    def known_columns(label: str, columns: list[str]) -> list[str]:
         problems.extend(
             f"'{label}' names {c!r}, which is not in 'schema'" for c in columns if c not in schema
         )
         return list(columns)
 
     keys = known_columns("keys", raw.get("keys", []))
-    target_raw = raw.get("target") or {}
-    target = target_raw.get("column") if isinstance(target_raw, dict) else None
-    if not target or target not in schema:
+    target = raw["target"]["column"]
+    if target not in schema:
         problems.append("'target.column' must name a column of 'schema'")
     # No classes: a regression target (the schema asks for at least two when they are listed).
-    classes = target_raw.get("classes", []) if isinstance(target_raw, dict) else []
+    classes = raw["target"].get("classes", [])
     if len({str(c) for c in classes}) != len(classes):
         problems.append("'target.classes' lists a class twice")
 
-    features_raw = raw.get("features") or {}
-    if not isinstance(features_raw, dict):
-        problems.append("'features' must map numeric/categorical/boolean to column lists")
-        features_raw = {}
-    unknown_kinds = set(features_raw) - set(FEATURE_KINDS)
-    if unknown_kinds:
-        problems.append(f"'features' has unknown kinds {sorted(unknown_kinds)}")
-    features = {kind: known_columns(f"features.{kind}", features_raw.get(kind, [])) for kind in FEATURE_KINDS}
+    features = {
+        kind: known_columns(f"features.{kind}", raw["features"].get(kind, [])) for kind in FEATURE_KINDS
+    }
     all_features = [c for cols in features.values() for c in cols]
     if not all_features:
         problems.append("'features' lists no column")
@@ -209,7 +189,7 @@ def parse_dataset_config(raw: dict, *, base_dir: Path, config_path: Path | None 
     if timestamp is not None and schema.get(timestamp) not in ("timestamp", "date"):
         problems.append(f"'timestamp' must name a timestamp or date column, not {timestamp!r}")
 
-    source = _parse_source(raw.get("source") or {}, problems)
+    source = _parse_source(raw["source"], problems)
     timezone = str(raw.get("timezone", "UTC"))
     try:
         check_timezone(timezone, "'timezone'")
@@ -220,13 +200,7 @@ def parse_dataset_config(raw: dict, *, base_dir: Path, config_path: Path | None 
     except ValueError as err:
         problems.append(str(err))
         ingest = INGEST_DEFAULTS
-
-    expectations = raw.get("expectations")
-    if not isinstance(expectations, str) or not expectations:
-        problems.append("'expectations' must give the path of the expectation suite")
-        expectations_path = base_dir
-    else:
-        expectations_path = (base_dir / expectations).resolve()
+    expectations_path = (base_dir / raw["expectations"]).resolve()
 
     if problems:
         raise DatasetConfigError(f"{where}invalid dataset configuration: " + "; ".join(problems))
@@ -248,10 +222,7 @@ def parse_dataset_config(raw: dict, *, base_dir: Path, config_path: Path | None 
     )
 
 
-def _parse_source(raw: Any, problems: list[str]) -> SourceConfig:
-    if not isinstance(raw, dict):
-        problems.append("'source' must be a mapping")
-        return SourceConfig()
+def _parse_source(raw: dict[str, Any], problems: list[str]) -> SourceConfig:
     source = SourceConfig(
         uri=raw.get("uri"),
         format=raw.get("format", "csv"),
@@ -259,8 +230,6 @@ def _parse_source(raw: Any, problems: list[str]) -> SourceConfig:
         conn_id=raw.get("conn_id"),
         allowed_uris=tuple(raw.get("allowed_uris") or ()),
     )
-    if source.format not in SOURCE_FORMATS:
-        problems.append(f"'source.format' must be one of {', '.join(SOURCE_FORMATS)}")
     if bool(source.uri) == bool(source.sql):
         problems.append("'source' needs exactly one of 'uri' or 'sql'")
     if source.sql and not source.conn_id:

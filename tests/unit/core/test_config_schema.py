@@ -79,3 +79,12 @@ def test_the_schema_files_are_formatted_json():
     for kind in ("dataset", "model"):
         text = schema_path(kind).read_text()
         assert text == json.dumps(json.loads(text), indent=2) + "\n"
+
+
+def test_the_vocabularies_in_the_dataset_schema_are_those_the_code_knows():
+    from mlops_provider.core.datasets import COLUMN_TYPES, FEATURE_KINDS, SOURCE_FORMATS
+
+    properties = load_schema("dataset")["properties"]
+    assert tuple(properties["schema"]["additionalProperties"]["enum"]) == COLUMN_TYPES
+    assert tuple(properties["source"]["properties"]["format"]["enum"]) == SOURCE_FORMATS
+    assert tuple(properties["features"]["properties"]) == FEATURE_KINDS
