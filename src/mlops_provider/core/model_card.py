@@ -1,10 +1,10 @@
 """Render a model card: one Markdown page per registered model version, logged as an MLflow artifact.
 
-It says what the model predicts (its task and classes), what it was trained on (data window), how
-it scored on the holdout next to the champion (the metrics of its task), what the quality gate
-decided and why, its parameters, and its lineage (input partitions with hashes, Airflow run, MLflow
-run). Pure string building over plain dicts; values are escaped for Markdown tables, floats shown
-with four decimals, missing values as "n/a".
+It leads with the decision (promoted or not, and why) and what the model predicts, then how it
+scored on the holdout next to the champion (the metrics of its task), the quality gate, what it was
+trained on (data window), its parameters, and last its lineage (input partitions with hashes,
+Airflow run, MLflow run). Pure string building over plain dicts; values are escaped for Markdown
+tables, floats shown with four decimals, missing values as "n/a".
 """
 
 from __future__ import annotations
@@ -148,9 +148,9 @@ def render_model_card(
         headline += ["", f"**Task:** {_task_text(task, classes)}."]
     sections = [
         headline,
-        ["## Data window", "", *_mapping(data_window)],
         ["## Metrics on the holdout", "", *_metrics_table(metrics, comparison)],
         ["## Quality gate", "", *_table(["Field", "Value"], gate)],
+        ["## Data window", "", *_mapping(data_window)],
         [
             "## Parameters",
             "",

@@ -86,12 +86,13 @@ def test_window_params_and_lineage_render_as_tables():
     assert "| note | a\\|b |" in text  # a pipe would break the table
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings == [
-        "## Data window",
         "## Metrics on the holdout",
         "## Quality gate",
+        "## Data window",
         "## Parameters",
         "## Lineage",
     ]
+    assert text.index("**Decision:**") < text.index("## Metrics on the holdout")
 
 
 @pytest.mark.parametrize(
@@ -109,7 +110,7 @@ def test_window_params_and_lineage_render_as_tables():
 def test_card_says_what_the_model_predicts(task, classes, line):
     decision = decide_promotion(CHALLENGER, None, champion_version=None, policy=POLICY)
     text = card(decision, task=task, classes=classes)
-    assert f"\n\n{line}\n\n## Data window" in text
+    assert f"\n\n{line}\n\n## Metrics on the holdout" in text
 
 
 def test_regression_metrics_show_their_direction():
