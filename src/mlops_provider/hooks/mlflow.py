@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from mlops_provider.hooks._mlflow_artifacts import ArtifactTransport
 
 MODEL_ARTIFACT_PATH = "model"
+# The experiment tag MLflow 3's UI reads to open the model-training view rather than the GenAI one.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 _METRICS_PER_BATCH = 900  # MLflow accepts at most 1,000 metrics per log_batch call
 
 _ALLOWED_SCHEMES = ("http", "https")
@@ -144,13 +147,35 @@ class MLflowHook(BaseHook):
     ) -> str:
         """The id of the run whose ``match`` tags have the values in ``tags``; created with ``tags`` if none.
 
-        Lets a re-run task find the run an earlier try opened instead of opening another.
+        Lets a re-run task find the run an earlier try opened instead of opening another. The
+        search is repeated after a create: a create the client re-sent (lost response) leaves two
+        runs, the younger is ended KILLED, tagged ``mlops.duplicate_of`` and deleted.
         """
-        run_filter = " and ".join(f"tags.`{key}` = '{tags[key]}'" for key in match)
-        found = self.client.search_runs([experiment_id], filter_string=run_filter, max_results=1)
-        if found:
-            return found[0].info.run_id
-        return self.client.create_run(experiment_id, tags=tags, run_name=run_name).info.run_id
+        from mlops_provider.hooks._mlflow_registry import archive_duplicate_runs, matching_runs
+
+        key = {name: tags[name] for name in match}
+        found = matching_runs(self.client, experiment_id, key)
+        if not found:
+            self.client.create_run(experiment_id, tags=tags, run_name=run_name)
+            found = matching_runs(self.client, experiment_id, key)
+        return archive_duplicate_runs(self.client, found)
+
+    def find_runs(self, experiment_name: str, tags: dict[str, str]) -> list[str]:
+        """The ids of the active runs of ``experiment_name`` carrying all ``tags`` (none if no experiment)."""
+        from mlops_provider.hooks._mlflow_registry import matching_runs
+
+        experiment = self.client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            return []
+        return [run.info.run_id for run in matching_runs(self.client, experiment.experiment_id, tags)]
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        """End the run with ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``)."""
+        self.client.set_terminated(run_id, status)
+
+    def reopen_run(self, run_id: str) -> None:
+        """Mark an ended run RUNNING again (a retried task continues the run of its earlier try)."""
+        self.client.update_run(run_id, status="RUNNING")
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         """Log ``params`` (values as strings, clipped to MLflow's length limit) in one call."""
@@ -182,6 +207,17 @@ class MLflowHook(BaseHook):
         for start in range(0, len(entries), _METRICS_PER_BATCH):
             self.client.log_batch(run_id, metrics=entries[start : start + _METRICS_PER_BATCH])
 
+    def series_step(self, run_id: str, metric: str, timestamp_ms: int) -> int:
+        """The step of a time-series point at ``timestamp_ms``: the run's check counter (1, 2, ...).
+
+        A point at a timestamp already logged (a re-run of that day) keeps that point's step.
+        """
+        history = self.client.get_metric_history(run_id, metric)
+        same = [point.step for point in history if point.timestamp == timestamp_ms]
+        if same:
+            return same[-1]
+        return max((point.step for point in history), default=0) + 1
+
     # -- registry ----------------------------------------------------------------------------------
 
     def get_or_create_experiment(self, name: str) -> str:
@@ -189,14 +225,29 @@ class MLflowHook(BaseHook):
         from mlflow.exceptions import MlflowException
 
         experiment = self.client.get_experiment_by_name(name)
-        if experiment is not None:
-            return experiment.experiment_id
+        if experiment is None:
+            try:
+                return self.client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+            except MlflowException as err:  # created concurrently by another task
+                if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                experiment = self.client.get_experiment_by_name(name)
+        if EXPERIMENT_KIND_TAG not in experiment.tags:  # made before the tag, or by someone else
+            self.client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        return experiment.experiment_id
+
+    def ensure_registered_model(self, name: str, description: str = "") -> None:
+        """Create the registered model ``name`` if needed; give it ``description`` if one is set."""
+        from mlflow.exceptions import MlflowException
+
         try:
-            return self.client.create_experiment(name)
-        except MlflowException as err:  # created concurrently by another task
+            self.client.create_registered_model(name, description=description or None)
+            return
+        except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-            return self.client.get_experiment_by_name(name).experiment_id
+        if description and self.client.get_registered_model(name).description != description:
+            self.client.update_registered_model(name, description=description)
 
     def get_version_by_alias(self, name: str, alias: str) -> ModelVersion | None:
         """The version of registered model ``name`` that ``alias`` points to, or None."""
@@ -214,24 +265,50 @@ class MLflowHook(BaseHook):
     ) -> tuple[ModelVersion, bool]:
         """Register the model logged by ``run_id`` as a version of ``name``, at most once.
 
-        A version already registered from that run is returned as it is, so a retried or re-run
-        task never creates a second version. Returns ``(version, created)``.
+        The lowest version registered from that run is the run's version: a retried or re-run
+        task gets it back, and a create the client re-sent (two versions from one run) is
+        detected by re-reading after the create; the extra versions are tagged
+        ``mlops.duplicate_of`` (kept, never returned). Returns ``(version, created)``.
         """
-        from mlflow.exceptions import MlflowException
+        from mlops_provider.hooks._mlflow_registry import archive_duplicate_versions, versions_of_run
 
-        existing = self.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        existing = versions_of_run(self.client, name, run_id)
         if existing:
-            return min(existing, key=lambda v: int(v.version)), False
-        try:
-            self.client.create_registered_model(name)
-        except MlflowException as err:
-            if err.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
+            return archive_duplicate_versions(self.client, name, existing), False
+        self.ensure_registered_model(name)
         source = f"{self.client.get_run(run_id).info.artifact_uri.rstrip('/')}/{MODEL_ARTIFACT_PATH}"
-        version = self.client.create_model_version(
+        self.client.create_model_version(
             name, source, run_id=run_id, tags=tags or {}, description=description
         )
-        return version, True
+        return archive_duplicate_versions(self.client, name, versions_of_run(self.client, name, run_id)), True
+
+    def move_alias(
+        self, name: str, alias: str, version: str, *, token: str, expected: Any = None
+    ) -> str | None:
+        """Move ``alias`` of ``name`` to ``version`` if it still points to ``expected``; verify after.
+
+        ``token`` names the writer (e.g. the Airflow run and task); ``expected`` is the version read
+        before (None: no alias yet; ``hooks._mlflow_registry.ANY``: whatever it holds). Returns
+        the version it pointed to before.
+
+        :raises RegistryRaceError: the alias changed since it was read, or another writer moved it
+            while this one did (its target is restored). Retryable.
+        """
+        from mlops_provider.hooks._mlflow_registry import guarded_alias_move
+
+        return guarded_alias_move(self.client, name, alias, version, token=token, expected=expected)
+
+    def append_audit(self, name: str, record: dict[str, Any]) -> int:
+        """Append ``record`` (with an ``event_id``) to the audit of ``name`` once; its sequence number."""
+        from mlops_provider.hooks._mlflow_registry import append_audit
+
+        return append_audit(self.client, name, record)
+
+    def audit_records(self, name: str) -> list[dict[str, Any]]:
+        """The audit of registered model ``name`` (promotions, rollbacks), oldest first."""
+        from mlops_provider.hooks._mlflow_registry import audit_records
+
+        return audit_records(self.client, name)
 
     def load_sklearn_model(self, name: str, *, version: str | None = None, alias: str | None = None):
         """Load a registered scikit-learn model from this connection's registry (by version or alias)."""
