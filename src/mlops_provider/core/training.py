@@ -1,4 +1,4 @@
-"""Training core: the time-based split, features and target, and the model pipeline with its preprocessing.
+"""Training core: the split (by time or post-change), features and target, the model pipeline.
 
 One code path serves the three task types (``binary``, ``multiclass``, ``regression``): the target
 is encoded per task by :func:`features_and_target`, and :func:`model_output` is what a fitted model
@@ -17,6 +17,7 @@ No Airflow, no MLflow; pandas, numpy and scikit-learn are imported inside the fu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -47,6 +48,122 @@ def split_days(days: Iterable[date], holdout_days: int) -> tuple[list[date], lis
             f"({holdout_days} holdout + 1 training)."
         )
     return unique[:-holdout_days], unique[-holdout_days:]
+
+
+#: How a run with a change window shares each post-change day's rows: seeded, stratified by class.
+POST_CHANGE_SHARES: dict[str, float] = {"fit": 0.5, "selection": 0.2, "holdout": 0.3}
+TIME_RULE, POST_CHANGE_RULE = "time", "post_change"
+
+
+@dataclass(frozen=True)
+class DaySlice:
+    """The rows of one day a split uses: all of them (``part`` None) or one part of its row split."""
+
+    day: date
+    part: str | None = None
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """Which days (or parts of days) are fitted on, select among candidates, and are held out."""
+
+    rule: str
+    fit: tuple[DaySlice, ...]
+    selection: tuple[DaySlice, ...]
+    holdout: tuple[DaySlice, ...]
+    change_days: tuple[date, ...] = ()
+
+
+def plan_split(
+    days: Iterable[date],
+    *,
+    holdout_days: int,
+    selection_days: int = 1,
+    change_window: tuple[date, date] | None = None,
+) -> SplitPlan:
+    """The split of a training run over the partition ``days`` of its window.
+
+    Without ``change_window`` (scheduled and manual runs), the time rule: the ``holdout_days`` most
+    recent days are the holdout, the ``selection_days`` before them select, the rest is fitted on.
+    With one (``(start, end)``, inclusive: the days a drift check found changed), the post-change
+    rule: each day inside the window is split by row into fit / selection / holdout with the shares
+    of :data:`POST_CHANGE_SHARES` (see :func:`row_parts`); every earlier day is fitted on. So the
+    model learns the new data, candidates are chosen on it, and challenger and champion are scored
+    on the same post-change rows no fit has seen. Days after the window are fitted on too.
+
+    :raises ValueError: too few days for the time rule, or no day inside ``change_window``.
+    """
+    unique = sorted(set(days))
+    if change_window is None:
+        rest, holdout = split_days(unique, holdout_days)
+        fit, selection = split_days(rest, selection_days)
+        return SplitPlan(TIME_RULE, _whole(fit), _whole(selection), _whole(holdout))
+    start, end = change_window
+    if start > end:
+        raise ValueError(f"The change window starts after it ends ({start}..{end}).")
+    changed = tuple(d for d in unique if start <= d <= end)
+    if not changed:
+        span = f"{unique[0]}..{unique[-1]}" if unique else "(no days)"
+        raise ValueError(
+            f"No partition of the training window {span} lies in the change window {start}..{end}: "
+            "a run with a change window must end on or after its start."
+        )
+    return SplitPlan(
+        POST_CHANGE_RULE,
+        fit=_whole(d for d in unique if d < start)
+        + tuple(DaySlice(d, "fit") for d in changed)
+        + _whole(d for d in unique if d > end),
+        selection=tuple(DaySlice(d, "selection") for d in changed),
+        holdout=tuple(DaySlice(d, "holdout") for d in changed),
+        change_days=changed,
+    )
+
+
+def _whole(days: Iterable[date]) -> tuple[DaySlice, ...]:
+    return tuple(DaySlice(d) for d in days)
+
+
+def row_parts(
+    n: int,
+    *,
+    seed: Sequence[int] | int,
+    strata: Any = None,
+    shares: dict[str, float] = POST_CHANGE_SHARES,
+) -> np.ndarray:
+    """The part of each of ``n`` rows (index into ``shares``' keys): seeded, in the given shares.
+
+    Rows are shuffled with ``numpy.random.default_rng(seed)``; within each stratum (distinct value
+    of ``strata``, e.g. the raw target column, length ``n``; nulls are one stratum) each part gets
+    its share to within one row, so a class keeps its rate in every part. Same inputs, same parts.
+
+    :raises ValueError: ``strata`` of another length, or shares that are not positive.
+    """
+    import numpy as np
+    import pandas as pd
+
+    weights = np.asarray(list(shares.values()), dtype=np.float64)
+    if not len(weights) or not (np.isfinite(weights).all() and (weights > 0).all()):
+        raise ValueError(f"Row split shares must be positive numbers, not {shares!r}.")
+    codes = np.zeros(n, dtype=np.int64)
+    if strata is not None:
+        codes = pd.factorize(np.asarray(strata, dtype=object), use_na_sentinel=False)[0]
+        if len(codes) != n:
+            raise ValueError(f"strata has {len(codes)} values for {n} rows.")
+    ordered = np.random.default_rng(seed).permutation(n)
+    ordered = ordered[np.argsort(codes[ordered], kind="stable")]  # shuffled within each stratum
+    sizes = np.bincount(codes[ordered], minlength=1)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    grouped = codes[ordered]
+    position = (np.arange(n) - starts[grouped] + 0.5) / sizes[grouped]
+    bounds = np.cumsum(weights / weights.sum())[:-1]
+    parts = np.empty(n, dtype=np.int64)
+    parts[ordered] = np.searchsorted(bounds, position, side="right")
+    return parts
+
+
+def row_split_seed(random_state: int, day: date) -> list[int]:
+    """The seed of a day's row split: the model's ``random_state`` and the day (independent per day)."""
+    return [int(random_state), day.toordinal()]
 
 
 def features_and_target(

@@ -76,9 +76,13 @@ def read_recorded_partitions(
     """Read the validated partitions recorded in lineage, refusing any that changed since.
 
     Each entry has ``ds`` and ``sha256``; a partition re-published since it was recorded fails
-    the task, so a model is never trained on data other than what its lineage names.
+    the task, so a model is never trained on data other than what its lineage names. An entry
+    with a ``split`` (``{"part", "seed", "shares", "stratify_by"}``, see
+    :func:`~mlops_provider.core.training.row_parts`) contributes only the rows of that part.
     """
     import pyarrow as pa
+
+    from mlops_provider.core.training import row_parts
 
     tables = []
     for part in partitions:
@@ -86,6 +90,16 @@ def read_recorded_partitions(
             table = storage.read_partition(dataset, "validated", part["ds"], expected_sha256=part["sha256"])
         except PartitionNotFoundError as err:
             raise PartitionIntegrityError(f"{err}, although the run recorded it: re-run the DAG") from None
+        split = part.get("split")
+        if split:
+            strata = split.get("stratify_by")
+            parts = row_parts(
+                table.num_rows,
+                seed=split["seed"],
+                strata=table.column(strata).to_numpy(zero_copy_only=False) if strata else None,
+                shares=split["shares"],
+            )
+            table = table.filter(parts == list(split["shares"]).index(split["part"]))
         tables.append(table)
     return pa.concat_tables(tables).to_pandas()
 

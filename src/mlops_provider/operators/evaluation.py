@@ -26,7 +26,8 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
 
     The candidate with the best selection metric becomes the challenger. The champion is read from
     the registry when evaluation begins (its version is what promotion later compares and sets).
-    Both are scored on the plan's holdout partitions with the metrics of the model's task; the
+    Both are scored on the plan's holdout rows (whole days, or the held-out part of each post-change
+    day of a drift-triggered run: see ``read_recorded_partitions``) with the task's metrics; the
     challenger's run gets ``holdout_<metric>`` metrics, the task's plots (PNG, see
     :func:`~mlops_provider.core.evaluation.evaluation_plots`: ROC / calibration / confusion for
     binary, confusion / per class for multiclass, predicted vs actual / residuals for regression)
@@ -104,6 +105,7 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
             if champion
             else None,
             "holdout": [part["ds"] for part in plan["holdout"]],
+            "split_rule": plan.get("split", {}).get("rule", "time"),
             "holdout_rows": len(y),
             **details,
             "decision": decision.to_dict(),

@@ -24,6 +24,7 @@ from mlops_provider.operators._model import (
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import date
 
     from airflow.sdk import Context
 
@@ -44,22 +45,34 @@ def airflow_tags(lineage: dict[str, Any]) -> dict[str, str]:
 class MLflowPrepareTrainingOperator(ModelOperator):
     """Fix the inputs of a training run and open its MLflow parent run.
 
-    The window is the ``window_days`` days ending at ``window_end``; it must hold at least
-    ``holdout_days + VALIDATION_DAYS + 1`` validated partitions. The most recent ``holdout_days``
-    are the holdout, the day before them selects among candidates, the rest is fitted on.
-    A re-run of the same DAG run reuses its parent run.
+    The window is the ``window_days`` days ending at ``window_end``. The split is
+    :func:`~mlops_provider.core.training.plan_split`'s: by time (at least
+    ``holdout_days + VALIDATION_DAYS + 1`` validated partitions; the most recent ``holdout_days``
+    are the holdout, the day before them selects among candidates, the rest is fitted on), or, when
+    the run carries a ``change_window`` (a drift-triggered run), each post-change day's rows are
+    split (seeded, stratified by class) into fit / selection / holdout and earlier days are fitted
+    on. A re-run of the same DAG run reuses its parent run.
 
     :param window_end: last day of the window (``YYYY-MM-DD``); empty: logical date, else run_after.
         (templated)
     :param window_days: override of the configured window, in days. (templated)
     :param grid_override: parameter grid replacing the configured one (param -> list of values).
         (templated; render the DAG with native objects to pass a dict from Params)
+    :param change_window: ``{"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}``, the days a drift check
+        found changed; empty: the time-based split. (templated)
     :return: the candidates, ``[{"index": i, "params": {...}}, ...]``, to map the train task over.
-        The whole plan (parent run, partitions with sha256, split days, candidates) is pushed to
-        XCom under the key ``plan`` for the downstream tasks.
+        The whole plan (parent run, partitions with sha256, the split, candidates) is pushed to
+        XCom under the key ``plan`` for the downstream tasks. A partition entry of a post-change
+        day carries ``split`` (part, seed, shares, stratify_by): readers keep only that part's rows.
     """
 
-    template_fields: Sequence[str] = ("model_config", "window_end", "window_days", "grid_override")
+    template_fields: Sequence[str] = (
+        "model_config",
+        "window_end",
+        "window_days",
+        "grid_override",
+        "change_window",
+    )
     operator_extra_links = (MLflowRunLink(),)
     ui_color = "#e8f0fd"
 
@@ -69,19 +82,22 @@ class MLflowPrepareTrainingOperator(ModelOperator):
         window_end: str | None = None,
         window_days: int | str | None = None,
         grid_override: dict | None = None,
+        change_window: dict | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.window_end = window_end
         self.window_days = window_days
         self.grid_override = grid_override
+        self.change_window = change_window
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from datetime import timedelta
 
-        from mlops_provider.core.training import split_days
+        from mlops_provider.core.training import POST_CHANGE_SHARES, plan_split
 
         model, dataset = load_model_config(self.model_config)
+        change = self._change_window()
         end = resolve_window_end(self.window_end, context)
         window_days = (
             model.window_days
@@ -97,15 +113,26 @@ class MLflowPrepareTrainingOperator(ModelOperator):
         start = end - timedelta(days=window_days - 1)
         days = storage.list_partitions(dataset.name, "validated", start, end)
         needed = model.holdout_days + VALIDATION_DAYS + 1
-        if len(days) < needed:
+        if change is None and len(days) < needed:
             raise InsufficientDataError(
                 f"The window {start}..{end} holds {len(days)} validated partitions of {dataset.name!r}; "
                 f"training needs at least {needed} (holdout {model.holdout_days} + selection "
                 f"{VALIDATION_DAYS} + 1 to fit). Publish more days with mlops_ingest or widen window_days."
             )
-        train_days, holdout = split_days(days, model.holdout_days)
-        fit_days, selection = split_days(train_days, VALIDATION_DAYS)
+        try:
+            split = plan_split(
+                days, holdout_days=model.holdout_days, selection_days=VALIDATION_DAYS, change_window=change
+            )
+        except ValueError as err:
+            raise InsufficientDataError(
+                f"{err} Publish the days with mlops_ingest or fix end_date."
+            ) from None
         partitions = {ds: self._partition(storage, dataset.name, ds) for ds in days}
+        row_split = {
+            "seed": model.random_state,
+            "shares": dict(POST_CHANGE_SHARES),
+            "stratify_by": None if model.task == "regression" else dataset.target,
+        }
 
         hook = self.mlflow_hook()
         lineage = run_lineage(context)
@@ -123,6 +150,7 @@ class MLflowPrepareTrainingOperator(ModelOperator):
                 "window_end": end,
                 "window_days": window_days,
                 "grid_size": len(candidates),
+                "split_rule": split.rule,
             },
         )
         url = hook.run_url(experiment_id, parent)
@@ -138,13 +166,32 @@ class MLflowPrepareTrainingOperator(ModelOperator):
             "experiment_id": experiment_id,
             "parent_run_id": parent,
             "window": {"start": start.isoformat(), "end": end.isoformat(), "days": window_days},
-            "fit": [partitions[ds] for ds in fit_days],
-            "selection": [partitions[ds] for ds in selection],
-            "holdout": [partitions[ds] for ds in holdout],
+            "split": {
+                "rule": split.rule,
+                "change_days": [d.isoformat() for d in split.change_days],
+                **(row_split if change else {}),
+            },
+            "fit": _plan_entries(split.fit, partitions, row_split),
+            "selection": _plan_entries(split.selection, partitions, row_split),
+            "holdout": _plan_entries(split.holdout, partitions, row_split),
             "candidates": indexed,
         }
         context["ti"].xcom_push(key=PLAN_KEY, value=plan)
         return indexed
+
+    def _change_window(self) -> tuple[date, date] | None:
+        """The run's ``change_window`` as dates; None without one; a malformed one fails without retry."""
+        from datetime import date
+
+        window = self.change_window
+        if window in (None, "", {}):
+            return None
+        try:
+            return date.fromisoformat(str(window["start"])), date.fromisoformat(str(window["end"]))
+        except (KeyError, TypeError, ValueError):
+            raise InvalidConfigurationError(
+                f"window must be {{'start': 'YYYY-MM-DD', 'end': 'YYYY-MM-DD'}}, not {window!r}"
+            ) from None
 
     @staticmethod
     def _partition(storage, dataset: str, ds) -> dict[str, Any]:
@@ -282,9 +329,29 @@ class SklearnTrainCandidateOperator(ModelOperator):
         hook.upload_artifacts(run_id, folder, "reference")
 
 
+def _plan_entries(slices, partitions: dict, row_split: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plan's partition entries of a split's day slices; a part of a day carries its ``split``."""
+    from mlops_provider.core.training import row_split_seed
+
+    return [
+        partitions[s.day]
+        if s.part is None
+        else {
+            **partitions[s.day],
+            "split": {**row_split, "part": s.part, "seed": row_split_seed(row_split["seed"], s.day)},
+        }
+        for s in slices
+    ]
+
+
 def _log_lineage(hook: MLflowHook, run_id: str, dataset: str, partitions: list[dict[str, Any]]) -> None:
-    """Record the exact input partitions: as MLflow dataset inputs and as one compact tag."""
+    """Record the exact input partitions: as MLflow dataset inputs and as one compact tag.
+
+    A day split by row appears in several parts of the plan; it is recorded once.
+    """
     import json
+
+    partitions = list({part["ds"]: part for part in partitions}.values())
 
     from mlflow.entities import Dataset, DatasetInput, InputTag
 

@@ -27,12 +27,15 @@ DOC = """
 {description}
 
 1. **prepare**: fixes the run's inputs: the validated partitions of `{dataset}` in the window (with
-   their sha256), a time-based split (the most recent `holdout_days` are the holdout, the day before
-   them selects among candidates) and the parameter candidates; opens one MLflow parent run.
+   their sha256), the split and the parameter candidates; opens one MLflow parent run. The split is
+   by time (the most recent `holdout_days` are the holdout, the day before them selects among
+   candidates), or, when the run carries a drift `window`, post-change: each day of that window is
+   split by row (seeded, stratified by class) 50 % fit / 20 % selection / 30 % holdout, and every
+   earlier day is fitted on, so the model learns the new data and is judged on it.
 2. **train** (mapped, one task per candidate): fits the `Pipeline` (preprocessing + estimator) as a
    nested MLflow run with its model, lineage (partitions, Airflow run) and a reference profile.
 3. **evaluate**: the best candidate becomes the challenger; challenger and current champion are
-   scored on the **same** holdout; metrics, plots and the gate's verdict are logged.
+   scored on the **same** holdout rows; metrics, plots and the gate's verdict are logged.
 4. **register**: registers the challenger (alias `challenger`, model card as description) and moves
    `champion` to it only if the gate passed and the champion did not change meanwhile.
 
@@ -141,6 +144,7 @@ def build_training_dag(model: ModelConfig) -> DAG:
             window_end="{{ params.end_date or '' }}",
             window_days="{{ params.window_days or '' }}",
             grid_override="{{ params.grid }}",
+            change_window="{{ params.window }}",
             doc_md="Fix the window's partitions, the split and the candidates; open the MLflow parent run.",
         )
         plan = XComArg(prepare, key=PLAN_KEY)

@@ -258,3 +258,62 @@ def test_training_on_new_data_is_configured_per_model(tmp_path, airflow_db):
     model_file.write_text(model_file.read_text() + "\ntraining: {schedule: on_new_data}\n")
     schedule = build_pipelines(tmp_path / "include")[train_dag_id("churn_classifier")].schedule
     assert isinstance(schedule, Asset) and schedule.name == "mlops.churn.validated"
+
+
+def _xcom(run_id: str, task_id: str, key: str = "return_value"):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id="mlops_train__churn_classifier", run_id=run_id, task_id=task_id, key=key)
+            .one()
+        )
+        return XComModel.deserialize_value(row)
+
+
+def test_a_run_with_a_drift_window_fits_on_post_change_rows_and_holds_out_only_post_change_rows(trained):
+    change = [LAST_DAY - timedelta(days=2), LAST_DAY - timedelta(days=1), LAST_DAY]
+    window = {"start": change[0].isoformat(), "end": change[-1].isoformat()}
+    result = _run(trained, "drift", {"window": window, "reason": "Dataset drift (test)"})
+
+    plan = _xcom(result.run_id, "prepare", "plan")
+    post_change = [d.isoformat() for d in change]
+    assert plan["split"]["rule"] == "post_change" and plan["split"]["change_days"] == post_change
+    # Fit: every pre-change day whole, plus the fit part of each post-change day.
+    assert [(p["ds"], p.get("split", {}).get("part")) for p in plan["fit"]] == [
+        ((FIRST_DAY + timedelta(days=i)).isoformat(), None) for i in range(DAYS - 3)
+    ] + [(ds, "fit") for ds in post_change]
+    assert [(p["ds"], p["split"]["part"]) for p in plan["holdout"]] == [(ds, "holdout") for ds in post_change]
+    assert [(p["ds"], p["split"]["part"]) for p in plan["selection"]] == [
+        (ds, "selection") for ds in post_change
+    ]
+    assert len(json.dumps(plan)) < 16_000  # references and seeds, never data
+
+    evaluation = _xcom(result.run_id, "evaluate")
+    assert evaluation["split_rule"] == "post_change" and evaluation["holdout"] == post_change
+    fit = read_recorded_partitions(trained.storage, "churn", plan["fit"])
+    holdout = read_recorded_partitions(trained.storage, "churn", plan["holdout"])
+    assert evaluation["holdout_rows"] == len(holdout) == pytest.approx(0.3 * 3 * ROWS, abs=3)
+    assert set(holdout["snapshot_ts"].dt.date.astype(str)) == set(post_change)  # post-change only
+
+    def rows(frame):  # customer ids repeat across days, not within one
+        return set(zip(frame["snapshot_ts"].dt.date.astype(str), frame["customer_id"], strict=True))
+
+    fitted_post_change = {row for row in rows(fit) if row[0] in post_change}
+    assert len(fitted_post_change) == pytest.approx(0.5 * 3 * ROWS, abs=3)
+    assert not fitted_post_change & rows(holdout)
+
+    # Challenger and champion are scored on those same rows: the champion's score is reproducible.
+    champion = evaluation["champion"]
+    _, dataset = load_model_config(str(MODEL_CONFIG))
+    X, y = features_and_target(holdout, dataset)
+    proba = trained.hook.load_sklearn_model(MODEL, version=champion["version"]).predict_proba(X)[:, 1]
+    assert classification_metrics(y, proba)["roc_auc"] == pytest.approx(
+        champion["metrics"]["roc_auc"], abs=1e-12
+    )
+    # The candidate run records each post-change day once in its lineage.
+    run = trained.hook.client.get_run(evaluation["challenger"]["run_id"])
+    names = [d.dataset.name for d in run.inputs.dataset_inputs]
+    assert names == [f"churn/ds={FIRST_DAY + timedelta(days=i)}" for i in range(DAYS)]

@@ -18,7 +18,10 @@ from mlops_provider.core.training import (
     features_and_target,
     fit_candidate,
     model_output,
+    plan_split,
     reference_sample,
+    row_parts,
+    row_split_seed,
     split_days,
 )
 from tests.conftest import REPO_ROOT
@@ -61,6 +64,73 @@ def test_split_days_needs_one_training_day_more_than_the_holdout():
         split_days(days(2), 2)
     with pytest.raises(ValueError, match="holdout_days must be at least 1"):
         split_days(days(3), 0)
+
+
+def test_plan_split_without_a_change_window_is_the_time_based_split():
+    plan = plan_split(days(8), holdout_days=3, selection_days=1)
+    assert plan.rule == "time" and plan.change_days == ()
+    assert [s.day for s in plan.fit] == days(4)
+    assert [s.day for s in plan.selection] == [days(8)[4]]
+    assert [s.day for s in plan.holdout] == days(8)[5:]
+    assert all(s.part is None for s in plan.fit + plan.selection + plan.holdout)
+
+
+def test_plan_split_with_a_change_window_fits_on_post_change_rows_and_holds_out_only_post_change_rows():
+    window = days(10)
+    plan = plan_split(window, holdout_days=5, change_window=(window[7], window[9]))
+
+    assert plan.rule == "post_change" and plan.change_days == tuple(window[7:])
+    # Every pre-change day is fitted on whole; each post-change day contributes its fit part.
+    assert [(s.day, s.part) for s in plan.fit] == [(d, None) for d in window[:7]] + [
+        (d, "fit") for d in window[7:]
+    ]
+    assert [(s.day, s.part) for s in plan.selection] == [(d, "selection") for d in window[7:]]
+    assert [(s.day, s.part) for s in plan.holdout] == [(d, "holdout") for d in window[7:]]
+
+
+def test_plan_split_change_window_keeps_later_days_in_fit_and_needs_a_post_change_day():
+    window = days(6)
+    plan = plan_split(window, holdout_days=5, change_window=(window[2], window[3]))
+    assert [(s.day, s.part) for s in plan.fit] == [
+        (window[0], None), (window[1], None), (window[2], "fit"), (window[3], "fit"),
+        (window[4], None), (window[5], None),
+    ]  # fmt: skip
+    assert {s.day for s in plan.holdout} == {window[2], window[3]}
+    # Only post-change days are needed (the time rule would need holdout_days + 2 days).
+    assert plan_split(window[3:4], holdout_days=5, change_window=(window[3], window[5])).change_days == (
+        window[3],
+    )
+    later = window[5] + timedelta(days=1)
+    with pytest.raises(ValueError, match="No partition of the training window"):
+        plan_split(window, holdout_days=2, change_window=(later, later + timedelta(days=2)))
+    with pytest.raises(ValueError, match="starts after it ends"):
+        plan_split(window, holdout_days=2, change_window=(window[3], window[2]))
+
+
+def test_row_parts_share_each_class_and_cover_every_row_once():
+    labels = np.array(["yes"] * 203 + ["no"] * 797 + [None] * 10, dtype=object)
+    shares = {"fit": 0.5, "selection": 0.2, "holdout": 0.3}
+    parts = row_parts(len(labels), seed=row_split_seed(42, START), strata=labels, shares=shares)
+
+    assert parts.shape == (len(labels),) and set(np.unique(parts).tolist()) == {0, 1, 2}
+    for value, size in (("yes", 203), ("no", 797)):
+        counts = np.bincount(parts[labels == value], minlength=3)
+        assert np.abs(counts - size * np.array([0.5, 0.2, 0.3])).max() <= 1, (value, counts)
+    assert np.bincount(parts[np.equal(labels, None)], minlength=3).tolist() == [5, 2, 3]
+    # Shuffled, not in blocks: the first rows of a class land in every part.
+    assert len(set(parts[:100].tolist())) == 3
+
+
+def test_row_parts_are_reproducible_per_seed_and_change_with_the_day():
+    one = row_parts(5000, seed=row_split_seed(42, START))
+    assert np.array_equal(one, row_parts(5000, seed=row_split_seed(42, START)))
+    other_day = row_parts(5000, seed=row_split_seed(42, START + timedelta(days=1)))
+    assert not np.array_equal(one, other_day)
+    assert np.bincount(one).tolist() == [2500, 1000, 1500]
+    with pytest.raises(ValueError, match="strata has 3 values for 4 rows"):
+        row_parts(4, seed=1, strata=[0, 1, 0])
+    with pytest.raises(ValueError, match="must be positive"):
+        row_parts(4, seed=1, shares={"fit": 1.0, "holdout": 0.0})
 
 
 def test_features_and_target_orders_features_and_maps_the_positive_class():
