@@ -4,27 +4,33 @@ Pure numpy / scipy over whole columns against a :class:`~mlops_provider.core.pro
 
 * numeric features and numeric predictions (a positive-class score, a regressor's value):
   Kolmogorov-Smirnov statistic and p-value, Wasserstein distance divided by the reference std, PSI
-  on the reference's quantile bins plus a missing bin;
+  on the reference's quantile bins plus a missing bin with the chi-square test of those counts (the
+  feature's p-value is the Bonferroni-combined smaller of the two tests);
 * categorical and boolean features and predicted classes (multiclass): chi-square, PSI and
   Jensen-Shannon distance on the shares of each reference category, of missing values and of new
   categories (one ``other`` bucket).
 
-A feature drifts when an effect size reaches its threshold (large samples make every p-value tiny);
-where the smaller of the two samples is below ``small_sample_rows`` effect sizes are noisy and the
-Benjamini-Hochberg-adjusted p-value decides instead, as Evidently does. A column whose values all
-went missing drifts whatever the sample size. The dataset drifts when the (weighted) share of
-drifted features reaches ``drift_share``.
+A feature drifts only when the change is both large and significant, at every sample size: an
+effect size reaches its threshold (huge samples make every p-value tiny) AND the test's p-value,
+Benjamini-Hochberg-adjusted over the features of one check, is below ``p_value`` (small samples
+make effect sizes noisy). A column whose values all went missing drifts whatever the sample size.
+The prediction is tested alone (raw p-value). The dataset drifts when the weighted share of drifted
+features reaches ``drift_share``; the weights are the features' importance to the model stored in
+the profile (:class:`DriftPolicy` ``weighting="importance"``) or 1 each (``"uniform"``), times
+``feature_weights``.
 
 KS and Wasserstein compare the profile's sorted reference sample with a seeded sample of the same
 size of the current column (``current_sample_rows``): their sampling error is about
 ``sqrt(1/m + 1/n)``, bounded by the reference sample, so sorting a million current values instead
-gains little precision and triples the time of a whole check (``benchmarks/drift.py``). PSI,
-missing values, means and category counts use every row.
+gains little precision and triples the time of a whole check (``benchmarks/drift.py``). The KS
+p-value is computed for the sizes actually compared, so it stays honest. PSI, missing values, means
+and category counts use every row.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +55,7 @@ if TYPE_CHECKING:
 PSI_FLOOR = 1e-4  # share used for an empty bin in PSI (as Evidently), so a new bin is finite
 STD_FLOOR = 1e-3  # smallest reference std Wasserstein is divided by (a constant column)
 EXACT_KS_ROWS = 10_000  # KS p-values as scipy's ks_2samp "auto" up to this (effective) sample size
+EXACT_KS_RATIO = 10  # ... and for sizes within this factor of each other
 PLOT_BINS = 30
 PLOT_CATEGORIES = 20
 NEW_CATEGORIES_LISTED = 20
@@ -65,18 +72,16 @@ class DriftThresholds:
     :param wasserstein: numeric features: Wasserstein distance / reference std at or above this.
     :param jensen_shannon: categorical features: Jensen-Shannon distance (natural log) at or above.
     :param psi: any feature: population stability index at or above this.
-    :param p_value: where p-values decide, a feature drifts below this (BH-adjusted) p-value.
-    :param small_sample_rows: p-values decide when either sample has fewer values than this.
+    :param p_value: a feature drifts only below this Benjamini-Hochberg-adjusted p-value.
     :param drift_share: the dataset drifts when this (weighted) share of its features drifts.
-    :param feature_weights: weight per feature name in the share (default 1; 0 ignores a feature).
+    :param feature_weights: multiplier of a feature's weight in the share (default 1; 0 ignores it).
     """
 
     wasserstein: float = 0.1
     jensen_shannon: float = 0.1
     psi: float = 0.2
     p_value: float = 0.05
-    small_sample_rows: int = 1000
-    drift_share: float = 0.5
+    drift_share: float = 0.3
     feature_weights: Mapping[str, float] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
@@ -105,10 +110,6 @@ class DriftThresholds:
                 or v < 0
             ]
             return f"weights must be finite numbers >= 0 (bad: {bad})" if bad else None
-        if name == "small_sample_rows":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                return f"must be an integer >= 0, not {value!r}"
-            return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return f"must be a number, not {value!r}"
         bounds = {
@@ -127,12 +128,60 @@ class DriftThresholds:
 
         :raises ValueError: naming each unknown key or value of the wrong type or range.
         """
-        overrides = dict(overrides or {})
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(str(k) for k in overrides if k not in known)
-        if unknown:
-            raise ValueError(f"Unknown drift thresholds {unknown}; known: {', '.join(known)}.")
-        return cls(**overrides)
+        return _with_overrides(cls, overrides, "drift thresholds")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _with_overrides(cls: Any, overrides: Mapping[str, Any] | None, what: str) -> Any:
+    """``cls`` built from ``overrides``; ValueError naming unknown keys (and, from ``cls``, bad values)."""
+    overrides = dict(overrides or {})
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(str(k) for k in overrides if k not in known)
+    if unknown:
+        raise ValueError(f"Unknown {what} {unknown}; known: {', '.join(known)}.")
+    return cls(**overrides)
+
+
+WEIGHTINGS = ("importance", "uniform")
+
+
+@dataclass(frozen=True)
+class DriftPolicy:
+    """When a drift check calls for retraining (applied by ``core.retrain.decide_retrain``).
+
+    Rules: the weighted share of drifted features reaches ``DriftThresholds.drift_share`` (always);
+    the prediction drifts, significant and large (``prediction_drift``); the realised performance
+    on recent labelled days is degraded (``performance``, read from the summary's ``performance``).
+
+    :param weighting: ``importance``: a feature weighs its importance to the model, stored in the
+        reference profile (uniform when the profile has none); ``uniform``: every feature weighs 1.
+    """
+
+    weighting: str = "importance"
+    prediction_drift: bool = True
+    performance: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.weighting not in WEIGHTINGS:
+            problems.append(f"weighting: must be one of {', '.join(WEIGHTINGS)}, not {self.weighting!r}")
+        problems += [
+            f"{name}: must be true or false, not {getattr(self, name)!r}"
+            for name in ("prediction_drift", "performance")
+            if not isinstance(getattr(self, name), bool)
+        ]
+        if problems:
+            raise ValueError("Invalid drift policy: " + "; ".join(problems) + ".")
+
+    @classmethod
+    def from_overrides(cls, overrides: Mapping[str, Any] | None) -> DriftPolicy:
+        """The default policy with ``overrides`` applied (the model file's ``drift.policy``, a run's Param).
+
+        :raises ValueError: naming each unknown key or invalid value.
+        """
+        return _with_overrides(cls, overrides, "drift policy keys")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,7 +192,9 @@ class FeatureDrift:
     """The verdict on one feature (or on the model's scores) and the figures behind it.
 
     :param kind: ``numeric`` or ``categorical``.
-    :param decided_by: ``effect size``, ``p-value`` or ``missing`` (every current value missing).
+    :param decided_by: what settled the verdict: ``effect size and p-value`` (both passed: drifted),
+        ``effect size`` (too small; or large with no test possible: drifted), ``p-value`` (large
+        but not significant) or ``missing`` (every current value missing: drifted).
     :param metric: the main score's name: ``wasserstein_norm`` (numeric), ``jensen_shannon``
         (categorical) or ``psi`` (a numeric column without values on one side).
     :param reasons: one sentence per criterion that fired; empty when not drifted.
@@ -170,7 +221,13 @@ class FeatureDrift:
 
 @dataclass(frozen=True)
 class DriftReport:
-    """The outcome of one drift check: per-feature verdicts, the prediction's, the dataset's."""
+    """The outcome of one drift check: per-feature verdicts, the prediction's, the dataset's.
+
+    :param share: weighted share of drifted features (``weights``, normalised); ``uniform_share``
+        counts each feature once.
+    :param weighting: the weighting used: ``importance`` or ``uniform`` (also when the policy asked
+        for importance but the profile holds none).
+    """
 
     features: tuple[FeatureDrift, ...]
     prediction: FeatureDrift | None
@@ -179,6 +236,10 @@ class DriftReport:
     thresholds: DriftThresholds
     reference_rows: int
     current_rows: int
+    weighting: str = "uniform"
+    weights: dict[str, float] = field(default_factory=dict, hash=False)
+    uniform_share: float | None = None
+    policy: DriftPolicy = DriftPolicy()
 
     @property
     def drifted_features(self) -> list[str]:
@@ -199,11 +260,15 @@ class DriftReport:
         return {
             "drifted": self.drifted,
             "share": round(self.share, 4),
+            "uniform_share": _rounded(self.uniform_share),
             "drift_share": self.thresholds.drift_share,
+            "weighting": self.weighting,
+            "policy": self.policy.to_dict(),
             "features": len(self.features),
             "drifted_count": len(drifted),
             "drifted_features": drifted[:SUMMARY_FEATURES],
             "scores": {f.name: [f.metric, _rounded(f.score)] for f in ranked},
+            "weights": {f.name: _rounded(self.weights.get(f.name)) for f in ranked},
             "prediction": prediction,
             "reference_rows": self.reference_rows,
             "current_rows": self.current_rows,
@@ -215,6 +280,10 @@ class DriftReport:
             {
                 "drifted": self.drifted,
                 "share": self.share,
+                "uniform_share": self.uniform_share,
+                "weighting": self.weighting,
+                "weights": self.weights,
+                "policy": self.policy.to_dict(),
                 "drifted_features": self.drifted_features,
                 "reference_rows": self.reference_rows,
                 "current_rows": self.current_rows,
@@ -231,6 +300,7 @@ def compare_to_reference(
     *,
     current_scores: np.ndarray | None = None,
     thresholds: DriftThresholds = DriftThresholds(),  # frozen: safe to share
+    policy: DriftPolicy = DriftPolicy(),
     current_sample_rows: int | None = None,
     seed: int = 0,
 ) -> DriftReport:
@@ -240,6 +310,8 @@ def compare_to_reference(
     :param current_scores: the model's prediction per row of ``current``, of the kind of the
         profile's reference predictions (see :func:`~mlops_provider.core.profile.prediction_values`:
         scores or predicted values as numbers, predicted classes as names).
+    :param policy: its ``weighting`` weighs the features in the share (the other rules are
+        applied by ``core.retrain``; the report carries the policy).
     :param current_sample_rows: current values per numeric column for KS and Wasserstein
         (default: the profile's sample size; the whole column when it has fewer).
     :param seed: seed of that sample.
@@ -274,12 +346,12 @@ def compare_to_reference(
         measured_scores = _prediction_drift(
             profile.prediction, current_scores, len(current), sample_rows, rng
         )
-        prediction = _decide(measured_scores, measured_scores.statistics["p_value"], thresholds)
+        prediction = _decide(
+            measured_scores, measured_scores.statistics["p_value"], thresholds, adjusted=False
+        )
 
-    weights = [thresholds.feature_weights.get(f.name, 1.0) for f in features]
-    if sum(weights) <= 0:
-        raise ValueError("Cannot compare to the reference: feature_weights give every feature weight 0.")
-    share = sum(w for w, f in zip(weights, features, strict=True) if f.drifted) / sum(weights)
+    weighting, weights = feature_weights(profile, policy, thresholds)
+    share = sum(weights[f.name] for f in features if f.drifted)
     return DriftReport(
         features=features,
         prediction=prediction,
@@ -288,7 +360,35 @@ def compare_to_reference(
         thresholds=thresholds,
         reference_rows=profile.rows,
         current_rows=len(current),
+        weighting=weighting,
+        weights=weights,
+        uniform_share=sum(f.drifted for f in features) / len(features),
+        policy=policy,
     )
+
+
+def feature_weights(
+    profile: ReferenceProfile, policy: DriftPolicy, thresholds: DriftThresholds
+) -> tuple[str, dict[str, float]]:
+    """The weighting used and each feature's weight in the drift share (normalised to sum 1).
+
+    Importance from the profile when the policy asks for it and the profile holds some (else
+    uniform), times ``thresholds.feature_weights``.
+
+    :raises ValueError: every feature ends with weight 0.
+    """
+    importance = profile.importance if policy.weighting == "importance" else None
+    if importance and sum(importance.get(name, 0.0) for name in profile.features) > 0:
+        weighting, base = "importance", {name: importance.get(name, 0.0) for name in profile.features}
+    else:
+        weighting, base = "uniform", dict.fromkeys(profile.features, 1.0)
+    raw = {name: w * thresholds.feature_weights.get(name, 1.0) for name, w in base.items()}
+    total = sum(raw.values())
+    if total <= 0:
+        raise ValueError(
+            f"Cannot compare to the reference: every feature has weight 0 ({weighting} weighting)."
+        )
+    return weighting, {name: w / total for name, w in raw.items()}
 
 
 def _prediction_drift(
@@ -341,10 +441,13 @@ def ks_wasserstein(reference: np.ndarray, current: np.ndarray) -> tuple[float, f
 def ks_p_value(statistic: float, reference: np.ndarray, current: np.ndarray) -> float:
     """The KS test's two-sided p-value.
 
-    As ``scipy.stats.ks_2samp(method="auto")`` while the effective size ``m * n / (m + n)`` is at
-    most ``EXACT_KS_ROWS``; above, Kolmogorov's limiting distribution (within ~1 % of ks_2samp's
-    finite-n value where p > 1e-5, and 50 ms per column cheaper): such samples are judged by
-    effect sizes, their p-values are only reported.
+    As ``scipy.stats.ks_2samp(method="auto")`` for samples of at most ``EXACT_KS_ROWS`` values
+    whose sizes are within a factor ``EXACT_KS_RATIO``; for other sizes up to an effective size
+    ``m * n / (m + n)`` of ``EXACT_KS_ROWS`` the one-sample exact distribution at that effective size
+    (ks_2samp's exact path is slow there and often overflows: 0.1 s per column for 10,000 vs 200
+    values); above, Kolmogorov's limiting distribution (within ~1 % of ks_2samp's finite-n value
+    where p > 1e-5, and 50 ms per column cheaper). ``reference`` and ``current`` are the samples
+    actually compared, so the p-value holds for their sizes.
     """
     m, n = reference.size, current.size
     effective = m * n / (m + n)
@@ -354,8 +457,10 @@ def ks_p_value(statistic: float, reference: np.ndarray, current: np.ndarray) -> 
         return float(special.kolmogorov(math.sqrt(effective) * statistic))
     from scipy import stats
 
-    if max(m, n) <= EXACT_KS_ROWS:
-        return float(stats.ks_2samp(reference, current).pvalue)
+    if max(m, n) <= EXACT_KS_ROWS and max(m, n) <= EXACT_KS_RATIO * min(m, n):
+        with warnings.catch_warnings():  # "exact calculation unsuccessful": scipy falls back itself
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return float(stats.ks_2samp(reference, current).pvalue)
     return float(np.clip(stats.kstwo.sf(statistic, np.round(effective)), 0.0, 1.0))
 
 
@@ -445,16 +550,26 @@ def _measure_numeric(
 
     sample = sorted_sample(present, sample_rows, rng)
     reference = column.sample
-    statistics: dict[str, float | None] = dict.fromkeys(("ks", "p_value", "wasserstein", "wasserstein_norm"))
+    statistics: dict[str, float | None] = dict.fromkeys(
+        ("ks", "ks_p_value", "wasserstein", "wasserstein_norm")
+    )
     if sample.size and reference.size:
         ks, wasserstein = ks_wasserstein(reference, sample)
         statistics.update(
             ks=ks,
-            p_value=ks_p_value(ks, reference, sample),
+            ks_p_value=ks_p_value(ks, reference, sample),
             wasserstein=wasserstein,
             wasserstein_norm=wasserstein / max(column.std or 0.0, STD_FLOOR),
         )
     statistics["psi"] = psi(reference_shares, current_shares)
+    # PSI sees missing values and bins that KS does not: its test is chi-square on the same counts.
+    statistics["bins_chi2"], bins_p = chi_square(
+        np.array([*column.bin_counts, column.missing]), np.append(current_counts, missing)
+    )
+    statistics["bins_p_value"] = bins_p
+    ks_p = statistics["ks_p_value"]
+    # Two tests of one feature: Bonferroni within it keeps its p-value valid before BH across features.
+    statistics["p_value"] = bins_p if ks_p is None else min(1.0, 2 * min(ks_p, bins_p))
     return _Measured(
         name=column.name,
         kind="numeric",
@@ -523,7 +638,10 @@ def _measure_categorical(column: CategoricalProfile, series: pd.Series) -> _Meas
     )
 
 
-def _decide(measured: _Measured, p_adjusted: float | None, thresholds: DriftThresholds) -> FeatureDrift:
+def _decide(
+    measured: _Measured, p_adjusted: float | None, thresholds: DriftThresholds, *, adjusted: bool = True
+) -> FeatureDrift:
+    """The verdict: drifted when large (an effect size at its threshold) and significant."""
     stats = {**measured.statistics, "p_value_adjusted": p_adjusted}
     if measured.kind == "numeric":
         metric, limit = "wasserstein_norm", thresholds.wasserstein
@@ -533,23 +651,29 @@ def _decide(measured: _Measured, p_adjusted: float | None, thresholds: DriftThre
         metric, limit = "jensen_shannon", thresholds.jensen_shannon
     test = "KS" if measured.kind == "numeric" else "chi-square"
 
+    large = [
+        f"{name} {stats[name]:.3g} >= {threshold}"
+        for name, threshold in {metric: limit, "psi": thresholds.psi}.items()
+        if stats[name] is not None and stats[name] >= threshold
+    ]
     reasons: list[str] = []
     if measured.emptied:
         decided_by = "missing"
         reasons.append("every current value is missing")
-    elif measured.values_compared < thresholds.small_sample_rows and p_adjusted is not None:
-        decided_by = "p-value"
-        if p_adjusted < thresholds.p_value:
-            reasons.append(
-                f"{test} p-value {p_adjusted:.3g} (Benjamini-Hochberg adjusted) < {thresholds.p_value} "
-                f"on {measured.values_compared} values"
-            )
-    else:
+    elif not large:
         decided_by = "effect size"
-        for name, threshold in {metric: limit, "psi": thresholds.psi}.items():
-            value = stats[name]
-            if value is not None and value >= threshold:
-                reasons.append(f"{name} {value:.3g} >= {threshold}")
+    elif p_adjusted is None:  # no test possible (no values on one side): the effect size decides
+        decided_by = "effect size"
+        reasons.extend(large)
+    elif p_adjusted < thresholds.p_value:
+        decided_by = "effect size and p-value"
+        reasons.extend(large)
+        reasons.append(
+            f"{test} p-value {p_adjusted:.3g}{' (Benjamini-Hochberg adjusted)' if adjusted else ''} "
+            f"< {thresholds.p_value} on {measured.values_compared} values"
+        )
+    else:
+        decided_by = "p-value"  # large but not significant: noise of a small sample
     return FeatureDrift(
         name=measured.name,
         kind=measured.kind,

@@ -19,7 +19,7 @@ often", tested like any categorical feature.)
 
 Files (JSON + ``.npz`` without pickles; the JSON is written last and holds the sha256 of the npz)::
 
-    drift_profile.json   format, row count, sample size, seed, one entry per column
+    drift_profile.json   format, row count, sample size, seed, one entry per column, importance
     drift_samples.npz    one sorted float64 array per numeric column: "n0", "n1", ..., "prediction"
                          (the last only for a numeric prediction)
 
@@ -127,6 +127,8 @@ class ReferenceProfile:
     prediction: NumericProfile | CategoricalProfile | None = None
     sample_rows: int = 100_000
     seed: int = 0
+    #: each feature's importance to the model (>= 0, summing to 1), or None when not measured
+    importance: dict[str, float] | None = field(default=None, compare=False)
 
     @property
     def features(self) -> list[str]:
@@ -161,6 +163,7 @@ class ReferenceProfile:
             ],
             "categorical": [{"name": name, **column.to_json()} for name, column in self.categorical.items()],
             "prediction": _prediction_json(self.prediction),
+            "importance": self.importance,
         }
         profile_path = directory / PROFILE_FILE
         tmp = directory / f".{PROFILE_FILE}.tmp"
@@ -199,6 +202,7 @@ def build_reference_profile(
     scores: np.ndarray | None = None,
     sample_rows: int = 100_000,
     seed: int = 0,
+    importance: dict[str, float] | None = None,
 ) -> ReferenceProfile:
     """Profile the reference data ``frame`` (and the model's ``scores`` on it).
 
@@ -210,7 +214,10 @@ def build_reference_profile(
     :param sample_rows: non-missing values kept per numeric column for KS and Wasserstein; a column
         with fewer keeps them all.
     :param seed: seed of the sample.
-    :raises ValueError: a column is missing, listed twice, or not numeric; the frame is empty.
+    :param importance: each feature's importance to the model (``core.training.permutation_importance``),
+        stored normalised to sum 1; the drift check weighs drifted features by it.
+    :raises ValueError: a column is missing, listed twice, or not numeric; the frame is empty; the
+        importance names other features or holds a negative or non-finite value.
     """
     _check_columns(frame, numeric, categorical)
     if len(frame) == 0:
@@ -237,6 +244,7 @@ def build_reference_profile(
         prediction=prediction,
         sample_rows=sample_rows,
         seed=seed,
+        importance=None if importance is None else _importance(importance, [*numeric, *categorical]),
     )
 
 
@@ -440,7 +448,26 @@ def _from_document(document: Any, samples_path: Path) -> ReferenceProfile:
         prediction=prediction,
         sample_rows=_count(document["sample_rows"], "sample_rows"),
         seed=int(document["seed"]),
+        importance=None
+        if document.get("importance") is None
+        else _importance(document["importance"], [*numeric, *categorical]),
     )
+
+
+def _importance(importance: Any, features: list[str]) -> dict[str, float]:
+    """``importance`` checked against ``features`` (missing ones are 0) and normalised to sum 1."""
+    if not isinstance(importance, dict):
+        raise ValueError(f"importance must map feature names to numbers, not {type(importance).__name__}")
+    unknown = sorted(str(k) for k in importance if k not in features)
+    bad = sorted(
+        str(k)
+        for k, v in importance.items()
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0
+    )
+    if unknown or bad:
+        raise ValueError(f"importance names unknown features {unknown} or has values not finite >= 0 {bad}")
+    total = float(sum(importance.values()))
+    return {name: (float(importance.get(name, 0.0)) / total if total > 0 else 0.0) for name in features}
 
 
 def _numeric_from_json(entry: dict[str, Any], samples: dict[str, np.ndarray], rows: int) -> NumericProfile:

@@ -354,3 +354,56 @@ def reference_sample(frame: pd.DataFrame, rows: int, *, random_state: int) -> pd
     if rows >= len(frame):
         return frame
     return frame.sample(n=rows, random_state=random_state).sort_index()
+
+
+IMPORTANCE_ROWS = 1_000  # rows of the selection data permutation importance is measured on
+IMPORTANCE_REPEATS = 3  # shuffles per column
+
+
+def permutation_importance(
+    model: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    task: str,
+    *,
+    rows: int = IMPORTANCE_ROWS,
+    repeats: int = IMPORTANCE_REPEATS,
+    random_state: int = 0,
+) -> dict[str, float]:
+    """Each column's permutation importance to the fitted ``model`` on ``X``, ``y``, as shares summing to 1.
+
+    The rise of the task's loss (log loss for classifiers, squared error for regression) when the
+    column's values are shuffled, averaged over ``repeats`` seeded shuffles, clipped at 0 and
+    normalised (every share 0 when no column matters). Measured on a seeded sample of at most
+    ``rows`` rows with one prediction over every shuffled copy stacked: the cost of scoring
+    ``rows * (1 + columns * repeats)`` rows once.
+
+    :param y: the target as :func:`features_and_target` encodes it.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(random_state)
+    y = np.asarray(y)
+    if len(X) > rows:
+        keep = np.sort(rng.choice(len(X), rows, replace=False))
+        X, y = X.iloc[keep], y[keep]
+    X = X.reset_index(drop=True)
+    n, columns = len(X), list(X.columns)
+    shuffled = [
+        X.assign(**{name: X[name].take(rng.permutation(n)).reset_index(drop=True)})
+        for name in columns
+        for _ in range(repeats)
+    ]
+    output = model_output(model, pd.concat([X, *shuffled], ignore_index=True), task)
+    targets = np.tile(y, 1 + len(shuffled))
+    if task == "regression":
+        loss = (output - targets) ** 2
+    else:
+        proba = output if task == "multiclass" else np.column_stack([1 - output, output])
+        loss = -np.log(np.clip(proba[np.arange(targets.size), targets.astype(np.int64)], 1e-15, 1.0))
+    rise = loss[n:].reshape(len(columns), repeats * n).mean(axis=1) - loss[:n].mean()
+    rise = np.clip(np.nan_to_num(rise, nan=0.0), 0.0, None)
+    total = rise.sum()
+    shares = rise / total if total > 0 else rise
+    return {name: float(share) for name, share in zip(columns, shares, strict=True)}

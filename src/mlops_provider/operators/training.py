@@ -272,7 +272,9 @@ class SklearnTrainCandidateOperator(ModelOperator):
                 classes=dataset.target_classes,
             )
             hook.upload_artifacts(run_id, Path(tmp) / "model", MODEL_ARTIFACT_PATH)
-            self._log_reference(hook, run_id, model, dataset, pipeline, X_fit, Path(tmp) / "reference")
+            self._log_reference(
+                hook, run_id, model, dataset, pipeline, X_fit, Path(tmp) / "reference", (X_sel, y_sel)
+            )
         _log_lineage(hook, run_id, dataset.name, plan["fit"] + plan["selection"])
         hook.client.set_terminated(run_id, "FINISHED")
 
@@ -304,15 +306,17 @@ class SklearnTrainCandidateOperator(ModelOperator):
         return hook.client.create_run(plan["experiment_id"], tags=tags, run_name=name).info.run_id
 
     @staticmethod
-    def _log_reference(hook, run_id, model, dataset, pipeline, frame, folder) -> None:
+    def _log_reference(hook, run_id, model, dataset, pipeline, frame, folder, selection) -> None:
         """Store a reference profile of the training data and of the model's predictions on it.
 
         Built from ``reference_sample_rows`` training rows drawn at random (seeded): enough for
         bins and category shares to within a fraction of the drift thresholds, and it keeps
-        scoring the reference cheap (a full 30-day window costs seconds per candidate).
+        scoring the reference cheap (a full 30-day window costs seconds per candidate). It holds
+        each feature's permutation importance on the ``selection`` data ``(X, y)``, which the
+        drift check weighs drifted features by.
         """
         from mlops_provider.core.profile import build_reference_profile, prediction_values
-        from mlops_provider.core.training import model_output, reference_sample
+        from mlops_provider.core.training import model_output, permutation_importance, reference_sample
 
         sample = reference_sample(frame, model.reference_sample_rows, random_state=model.random_state)
         output = model_output(pipeline, sample, model.task)
@@ -323,6 +327,9 @@ class SklearnTrainCandidateOperator(ModelOperator):
             scores=prediction_values(model.task, output, dataset.target_classes),
             sample_rows=model.reference_sample_rows,
             seed=model.random_state,
+            importance=permutation_importance(
+                pipeline, *selection, model.task, random_state=model.random_state
+            ),
         )
         folder.mkdir(parents=True, exist_ok=True)
         profile.write(folder)

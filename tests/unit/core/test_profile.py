@@ -266,3 +266,21 @@ def test_an_all_missing_reference_column_is_profiled_without_values():
     frame = pd.DataFrame({"x": [np.nan, np.inf, np.nan], "y": [1.0, 2.0, 3.0]})
     column = build_reference_profile(frame, numeric=["x", "y"], categorical=[]).numeric["x"]
     assert (column.rows, column.missing, column.mean, column.sample.size) == (3, 3, None, 0)
+
+
+def test_importance_is_stored_normalised_and_survives_a_write(tmp_path):
+    profile = build(reference_frame(), importance={"income": 3.0, "plan": 1.0})
+    assert profile.importance == {"income": 0.75, "tenure": 0.0, "plan": 0.25, "active": 0.0, "seats": 0.0}
+    profile.write(tmp_path)
+    assert ReferenceProfile.read(tmp_path).importance == profile.importance
+    assert build(reference_frame()).importance is None  # not measured: the check weighs uniformly
+    with pytest.raises(ValueError, match=r"importance names unknown features \['nope'\]"):
+        build(reference_frame(), importance={"nope": 1.0})
+    with pytest.raises(ValueError, match=r"not finite >= 0 \['income'\]"):
+        build(reference_frame(), importance={"income": -1.0})
+
+
+def test_a_profile_written_without_importance_reads_as_none(written):
+    edit_document(written, lambda d: d.pop("importance"))
+    # The sha256 covers only the samples file, so the edited JSON still reads.
+    assert ReferenceProfile.read(written).importance is None

@@ -18,6 +18,7 @@ from mlops_provider.core.training import (
     features_and_target,
     fit_candidate,
     model_output,
+    permutation_importance,
     plan_split,
     reference_sample,
     row_parts,
@@ -47,6 +48,19 @@ def fitted():
     X, y = features_and_target(frame(train), DATASET)
     pipeline = fit_candidate(build_pipeline(DATASET, MODEL, {"C": 1.0}), X, y)
     return pipeline, holdout
+
+
+def test_permutation_importance_finds_what_the_model_relies_on_reproducibly(fitted):
+    pipeline, holdout = fitted
+    X, y = features_and_target(frame(holdout), DATASET)
+    importance = permutation_importance(pipeline, X, y, MODEL.task, random_state=1)
+    assert list(importance) == list(X.columns)
+    assert sum(importance.values()) == pytest.approx(1.0) and min(importance.values()) >= 0
+    assert importance == permutation_importance(pipeline, X, y, MODEL.task, random_state=1)
+    assert max(importance.values()) > 0.2
+    # Shuffling a column that holds one value changes no prediction: importance 0.
+    constant = X.assign(tenure_months=X["tenure_months"].median())
+    assert permutation_importance(pipeline, constant, y, MODEL.task, random_state=1)["tenure_months"] == 0
 
 
 def test_split_days_holds_out_the_most_recent_days_whatever_the_input_order():
