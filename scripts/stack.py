@@ -81,6 +81,9 @@ LEADER_FIRST = frozenset({"airflow-scheduler"})
 # triggerer otherwise waits 10 s "for triggers to clean up" even when it runs none.
 SIGNAL_AGAIN_AFTER = {"airflow-triggerer": 2.0}
 COMMANDS = ("demo", "up", "down", "reset", "status", "airflow")
+# = mlops_provider.operators.registry.REGISTRY_POOL: one slot, so alias moves never interleave.
+REGISTRY_POOL = "mlops_registry"
+REGISTRY_POOL_DOC = "MLflow registry alias moves (register, rollback), one at a time"
 LOG_TAIL_LINES = 60
 # Requests to the stack never go through a proxy from the environment.
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -814,9 +817,15 @@ class Stack:
             self.paths.mlflow,
             self.paths.log("mlflow"),
         )
+        # The database, then the registry pool that serialises alias moves (register, rollback).
         self.migrate = Server(
             "airflow-db-migrate",
-            [str(bin_dir / "airflow"), "db", "migrate"],
+            [
+                "/bin/sh",
+                "-c",
+                f'"$0" db migrate && "$0" pools set {REGISTRY_POOL} 1 "{REGISTRY_POOL_DOC}"',
+                str(bin_dir / "airflow"),
+            ],
             af_env,
             self.paths.airflow_home,
             self.paths.log("airflow-db-migrate"),

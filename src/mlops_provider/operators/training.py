@@ -42,6 +42,20 @@ def airflow_tags(lineage: dict[str, Any]) -> dict[str, str]:
     return {f"airflow.{key}": str(value) for key, value in lineage.items()}
 
 
+def end_training_run_on_failure(context: Context) -> None:
+    """``on_failure_callback`` of the training tasks: end the DAG run's MLflow parent run FAILED.
+
+    Called once a task has failed for good (no retry left); the register task ends the parent
+    FINISHED when the DAG run succeeds.
+    """
+    task, ti = context["task"], context["ti"]
+    model, _ = load_model_config(task.model_config)
+    hook = task.mlflow_hook()
+    tags = {"airflow.run_id": ti.run_id, "mlops.role": "training"}
+    for run_id in hook.find_runs(f"{EXPERIMENT_PREFIX}{model.name}", tags):
+        hook.end_run(run_id, "FAILED")
+
+
 class MLflowPrepareTrainingOperator(ModelOperator):
     """Fix the inputs of a training run and open its MLflow parent run.
 
@@ -230,18 +244,7 @@ class SklearnTrainCandidateOperator(ModelOperator):
         self.candidate = candidate
 
     def execute(self, context: Context) -> dict[str, Any]:
-        import tempfile
-        from pathlib import Path
-
-        from mlops_provider.core.evaluation import compute_metrics
-        from mlops_provider.core.model_io import save_sklearn_model
-        from mlops_provider.core.training import (
-            build_pipeline,
-            features_and_target,
-            fit_candidate,
-            model_output,
-        )
-        from mlops_provider.hooks.mlflow import MODEL_ARTIFACT_PATH
+        from mlops_provider.core.training import features_and_target
 
         model, dataset = load_model_config(self.model_config)
         plan, params = self.plan, self.candidate["params"]
@@ -256,6 +259,30 @@ class SklearnTrainCandidateOperator(ModelOperator):
         hook = self.mlflow_hook()
         lineage = {**run_lineage(context), "map_index": context["ti"].map_index}
         run_id = self._candidate_run(hook, plan, lineage, model.task)
+        try:
+            metrics = self._fit_and_log(hook, run_id, model, dataset, params, X_fit, y_fit, X_sel, y_sel)
+        except BaseException as err:  # the run ends with the try: KILLED when Airflow stops the task
+            killed = not isinstance(err, Exception) or type(err).__name__ == "AirflowTaskTerminated"
+            hook.end_run(run_id, "KILLED" if killed else "FAILED")
+            raise
+        hook.end_run(run_id, "FINISHED")
+
+        url = hook.run_url(plan["experiment_id"], run_id)
+        context["ti"].xcom_push(key=RUN_URL_KEY, value=url)
+        self.log.info("Candidate %s %s: %s (%s)", self.candidate["index"], params, metrics, url)
+        return {"id": self.candidate["index"], "run_id": run_id, "params": params, "metrics": metrics}
+
+    def _fit_and_log(self, hook, run_id, model, dataset, params, X_fit, y_fit, X_sel, y_sel) -> dict:
+        """Fit the candidate and log its params, selection metrics, model, reference and lineage."""
+        import tempfile
+        from pathlib import Path
+
+        from mlops_provider.core.evaluation import compute_metrics
+        from mlops_provider.core.model_io import save_sklearn_model
+        from mlops_provider.core.training import build_pipeline, fit_candidate, model_output
+        from mlops_provider.hooks.mlflow import MODEL_ARTIFACT_PATH
+
+        plan = self.plan
         hook.log_params(run_id, {**model.params, **params})
         pipeline = fit_candidate(
             build_pipeline(dataset, model, params), X_fit, y_fit, classes=dataset.target_classes
@@ -276,34 +303,27 @@ class SklearnTrainCandidateOperator(ModelOperator):
                 hook, run_id, model, dataset, pipeline, X_fit, Path(tmp) / "reference", (X_sel, y_sel)
             )
         _log_lineage(hook, run_id, dataset.name, plan["fit"] + plan["selection"])
-        hook.client.set_terminated(run_id, "FINISHED")
-
-        url = hook.run_url(plan["experiment_id"], run_id)
-        context["ti"].xcom_push(key=RUN_URL_KEY, value=url)
-        self.log.info("Candidate %s %s: %s (%s)", self.candidate["index"], params, metrics, url)
-        return {"id": self.candidate["index"], "run_id": run_id, "params": params, "metrics": metrics}
+        return metrics
 
     @staticmethod
     def _candidate_run(hook: MLflowHook, plan: dict[str, Any], lineage: dict[str, Any], task: str) -> str:
-        """A new nested run for this try; an earlier try's run left open is marked FAILED."""
-        parent = plan["parent_run_id"]
-        stale = hook.client.search_runs(
-            [plan["experiment_id"]],
-            filter_string=(
-                f"tags.`mlflow.parentRunId` = '{parent}'"
-                f" and tags.`airflow.map_index` = '{lineage['map_index']}' and attributes.status = 'RUNNING'"
-            ),
-        )
-        for run in stale:
-            hook.client.set_terminated(run.info.run_id, "FAILED")
+        """The nested run of this candidate: a retry reopens the run of the earlier try (one run per
+        candidate, whose ``airflow.try_number`` tag says which try wrote it last)."""
         tags = {
             **airflow_tags(lineage),
-            "mlflow.parentRunId": parent,
+            "mlflow.parentRunId": plan["parent_run_id"],
             "mlops.role": "candidate",
             "mlops.task": task,
         }
-        name = f"candidate {lineage['map_index']} try {lineage['try_number']}"
-        return hook.client.create_run(plan["experiment_id"], tags=tags, run_name=name).info.run_id
+        run_id = hook.find_or_create_run(
+            plan["experiment_id"],
+            tags=tags,
+            match=("mlflow.parentRunId", "airflow.map_index", "mlops.role"),
+            run_name=f"candidate {lineage['map_index']}",
+        )
+        hook.reopen_run(run_id)
+        hook.client.set_tag(run_id, "airflow.try_number", str(lineage["try_number"]))
+        return run_id
 
     @staticmethod
     def _log_reference(hook, run_id, model, dataset, pipeline, frame, folder, selection) -> None:

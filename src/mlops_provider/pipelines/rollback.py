@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import DAG, Param
 
-from mlops_provider.operators.registry import MLflowRollbackChampionOperator
+from mlops_provider.operators.registry import REGISTRY_POOL, MLflowRollbackChampionOperator
 from mlops_provider.pipelines._dag import dag_arguments
 from mlops_provider.pipelines.ids import rollback_dag_id
 
@@ -18,8 +18,11 @@ DOC = """
 
 Trigger it with the version to restore and a reason. It checks that the version exists and is
 ready, moves the `champion` alias to it and records on that version who asked, when, why and which
-version was champion before (`mlops.rollback.*` tags). Nothing is deleted: rolling forward again is
-another rollback to the newer version.
+version was champion before (`mlops.rollback.*` tags: the latest rollback of that version), and
+appends the rollback to the registered model's audit (`mlops.audit.*` tags: every promotion and
+rollback). It runs in the pool `mlops_registry` (one slot, shared with the training DAGs' register
+tasks), so alias moves never interleave. Nothing is deleted: rolling forward again is another
+rollback to the newer version.
 """
 
 
@@ -54,5 +57,6 @@ def build_rollback_dag(model: ModelConfig) -> DAG:
             model_config=str(model.config_path),
             version="{{ params.version }}",
             reason="{{ params.reason }}",
+            pool=REGISTRY_POOL,
         )
     return dag

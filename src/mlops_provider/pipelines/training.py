@@ -9,11 +9,12 @@ from airflow.sdk import DAG, Param, XComArg
 from mlops_provider.assets import validated_data_asset
 from mlops_provider.core.pipeline_config import ON_NEW_DATA
 from mlops_provider.operators.evaluation import MLflowEvaluateChallengerOperator
-from mlops_provider.operators.registry import MLflowRegisterModelOperator
+from mlops_provider.operators.registry import REGISTRY_POOL, MLflowRegisterModelOperator
 from mlops_provider.operators.training import (
     PLAN_KEY,
     MLflowPrepareTrainingOperator,
     SklearnTrainCandidateOperator,
+    end_training_run_on_failure,
 )
 from mlops_provider.pipelines._dag import dag_arguments, date_param
 from mlops_provider.pipelines.ids import drift_dag_id, train_dag_id
@@ -37,7 +38,9 @@ DOC = """
 3. **evaluate**: the best candidate becomes the challenger; challenger and current champion are
    scored on the **same** holdout rows; metrics, plots and the gate's verdict are logged.
 4. **register**: registers the challenger (alias `challenger`, model card as description) and moves
-   `champion` to it only if the gate passed and the champion did not change meanwhile.
+   `champion` to it only if the gate passed and the champion did not change meanwhile. It runs in
+   the pool `mlops_registry` (one slot, shared with rollbacks), gives the parent run the
+   challenger's metrics and links, and ends it FINISHED. A task that fails for good ends it FAILED.
 
 Schedule: {schedule}. Trigger it from the UI (Params form) or through the REST API with `conf`;
 `{drift_dag}` triggers it on drift. A conf key that is not a Param is refused before any work.
@@ -117,6 +120,12 @@ def training_params() -> dict[str, Param]:
     }
 
 
+def _ending_runs_on_failure(arguments: dict) -> dict:
+    """``arguments`` whose tasks end the DAG run's MLflow parent run FAILED when they fail for good."""
+    default_args = {**arguments["default_args"], "on_failure_callback": end_training_run_on_failure}
+    return {**arguments, "default_args": default_args}
+
+
 def build_training_dag(model: ModelConfig) -> DAG:
     """The training DAG of ``model`` (see :data:`DOC`)."""
     dag_id = train_dag_id(model.name)
@@ -136,7 +145,9 @@ def build_training_dag(model: ModelConfig) -> DAG:
             drift_dag=drift_dag_id(model.name),
             config=config,
         ),
-        **dag_arguments(model.training, tags=("training", model.name), schedule=schedule),
+        **_ending_runs_on_failure(
+            dag_arguments(model.training, tags=("training", model.name), schedule=schedule)
+        ),
     ) as dag:
         prepare = MLflowPrepareTrainingOperator(
             task_id="prepare",
@@ -169,6 +180,7 @@ def build_training_dag(model: ModelConfig) -> DAG:
             evaluation=evaluate.output,
             reason="{{ params.reason }}",
             retries=max(model.training.retries, 3),
+            pool=REGISTRY_POOL,
             doc_md="Register the challenger; move `champion` to it if the gate passed (compare-and-set).",
         )
     return dag

@@ -8,7 +8,7 @@ of the same day triggers none.
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -139,7 +139,10 @@ def test_drifted_days_trigger_exactly_one_training_with_the_documented_conf(env)
         [monitoring.experiment_id], filter_string="tags.`mlops.role` = 'monitoring'"
     )
     history = env.hook.client.get_metric_history(run.info.run_id, "drift_share")
-    assert [m.step for m in history] == [LAST_CLEAN.toordinal(), LAST_DRIFTED.toordinal()]
+    assert [m.step for m in history] == [1, 2]  # the check counter, not a day ordinal
+    midnight = [datetime.combine(d, time(), tzinfo=timezone.utc) for d in (LAST_CLEAN, LAST_DRIFTED)]
+    assert [m.timestamp for m in history] == [int(d.timestamp() * 1000) for d in midnight]
+    assert run.info.status == "FINISHED"
 
 
 def test_rerun_of_the_same_day_triggers_no_second_training(env):

@@ -72,6 +72,15 @@ def test_first_run_registers_and_promotes_a_champion_with_full_lineage(trained, 
     parent = client.get_run(run.data.tags["mlflow.parentRunId"])
     assert parent.data.tags["mlops.role"] == "training"
     assert parent.data.tags["mlops.challenger_run_id"] == champion.run_id
+    # The parent run reads well: ended, with the chosen candidate's metrics and a link to its version.
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["holdout_roc_auc"] == pytest.approx(run.data.metrics["holdout_roc_auc"])
+    assert parent.data.tags["mlops.model_version"] == "1"
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    registered = client.get_registered_model(MODEL)
+    assert registered.description == load_model_config(str(MODEL_CONFIG))[0].description
+    assert [(r["action"], r["version"]) for r in trained.hook.audit_records(MODEL)] == [("promote", "1")]
     siblings = client.search_runs(
         [run.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
     )
@@ -206,6 +215,16 @@ def test_rollback_points_champion_to_a_named_version_with_who_and_why(trained):
     back = run_dag("mlops_rollback__churn_classifier", None, conf={"version": 1, "reason": "restore"})
     assert back.state == "success"
     assert trained.hook.get_version_by_alias(MODEL, "champion").version == "1"
+    again = run_dag("mlops_rollback__churn_classifier", None, conf={"version": 2, "reason": "v2 again"})
+    assert again.state == "success"
+    rollbacks = [r for r in trained.hook.audit_records(MODEL) if r["action"] == "rollback"]
+    assert [(r["version"], r["reason"]) for r in rollbacks] == [
+        ("2", "v1 misbehaves in production"),
+        ("1", "restore"),
+        ("2", "v2 again"),
+    ]
+    back = run_dag("mlops_rollback__churn_classifier", None, conf={"version": 1, "reason": "restore again"})
+    assert back.state == "success"
 
 
 def test_too_few_partitions_fail_with_a_clear_reason(trained):
