@@ -45,6 +45,8 @@ class DriftSettings:
     window_days: int = 3
     cooldown_days: int = 7
     thresholds: dict[str, Any] = field(default_factory=dict, hash=False)
+    #: When to retrain (``core.drift.DriftPolicy`` keys: weighting, prediction_drift, performance).
+    policy: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 INGEST_DEFAULTS = DagSettings(schedule="@daily", max_active_runs=4, retries=3)
@@ -90,6 +92,7 @@ def drift_settings(raw: dict[str, Any]) -> DriftSettings:
         window_days=int(block.get("window_days", 3)),
         cooldown_days=int(block.get("cooldown_days", 7)),
         thresholds=dict(block.get("thresholds") or {}),
+        policy=dict(block.get("policy") or {}),
     )
 
 

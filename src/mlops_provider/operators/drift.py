@@ -51,10 +51,13 @@ class MLflowDriftCheckOperator(ModelOperator):
     :param window_days: days of validated partitions to compare (1-90). (templated)
     :param thresholds: overrides of :class:`~mlops_provider.core.drift.DriftThresholds` (a dict, e.g.
         ``{"psi": 0.25, "drift_share": 0.3}``). (templated)
+    :param policy: overrides of the model file's ``drift.policy``
+        (:class:`~mlops_provider.core.drift.DriftPolicy`: weighting, prediction_drift, performance);
+        the summary carries the resulting policy for the decide task. (templated)
     :return: a small summary: status, verdict, share, drifted features, report URI, window, champion.
     """
 
-    template_fields: Sequence[str] = ("model_config", "check_date", "window_days", "thresholds")
+    template_fields: Sequence[str] = ("model_config", "check_date", "window_days", "thresholds", "policy")
     operator_extra_links = (DriftReportLink(),)
     ui_color = "#fdf8e8"
 
@@ -64,18 +67,20 @@ class MLflowDriftCheckOperator(ModelOperator):
         check_date: str | None = None,
         window_days: int | str = 3,
         thresholds: dict | None = None,
+        policy: dict | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.check_date = check_date
         self.window_days = window_days
         self.thresholds = thresholds
+        self.policy = policy
 
     def execute(self, context: Context) -> dict[str, Any]:
         from datetime import timedelta
 
         model, dataset = load_model_config(self.model_config)
-        thresholds = self._thresholds()
+        thresholds, policy = self._thresholds(), self._policy(model.drift.policy)
         day = resolve_check_date(self.check_date, context)
         window_days = bounded_int(self.window_days, "window_days", 1, 90)
         start = day - timedelta(days=window_days - 1)
@@ -98,7 +103,9 @@ class MLflowDriftCheckOperator(ModelOperator):
             self.log.warning(message)
             return {**base, "status": "no_data", "drifted": False, "message": message}
 
-        report, profile_rows = self._compare(hook, storage, model, dataset, champion, days, thresholds)
+        report, profile_rows = self._compare(
+            hook, storage, model, dataset, champion, days, thresholds, policy
+        )
         summary = {
             **base,
             "status": "checked",
@@ -131,7 +138,18 @@ class MLflowDriftCheckOperator(ModelOperator):
         except ValueError as err:
             raise InvalidConfigurationError(f"Invalid drift thresholds: {err}") from None
 
-    def _compare(self, hook, storage, model, dataset, champion, days, thresholds):
+    def _policy(self, configured: dict[str, Any]):
+        """The model file's ``drift.policy`` with this run's ``policy`` overrides on top."""
+        from mlops_provider.core.drift import DriftPolicy
+
+        if self.policy and not isinstance(self.policy, dict):
+            raise InvalidConfigurationError(f"policy must be a mapping, not {self.policy!r}")
+        try:
+            return DriftPolicy.from_overrides({**configured, **(self.policy or {})})
+        except ValueError as err:
+            raise InvalidConfigurationError(str(err)) from None
+
+    def _compare(self, hook, storage, model, dataset, champion, days, thresholds, policy):
         import tempfile
         from pathlib import Path
 
@@ -158,7 +176,9 @@ class MLflowDriftCheckOperator(ModelOperator):
             output = model_output(champion_model, current, model.task)
             scores = prediction_values(model.task, output, dataset.target_classes)
         try:
-            report = compare_to_reference(profile, current, current_scores=scores, thresholds=thresholds)
+            report = compare_to_reference(
+                profile, current, current_scores=scores, thresholds=thresholds, policy=policy
+            )
         except ValueError as err:
             raise InvalidConfigurationError(
                 f"Cannot check {model.name} v{champion.version} for drift: {err}"
@@ -170,9 +190,11 @@ class MLflowDriftCheckOperator(ModelOperator):
         import json
 
         from mlops_provider.core.drift_report import render_drift_html
+        from mlops_provider.core.retrain import describe_rules
 
         context = {k: summary[k] for k in ("model", "dataset", "ds", "champion_version")}
         context["window"] = f"{summary['window']['start']}..{summary['window']['end']}"
+        context["retrain rules"] = describe_rules(summary)
         return storage.write_report(
             dataset,
             "drift",

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from mlops_provider.core.models import ModelConfig
 
 CHECK = "ti.xcom_pull(task_ids='check')"
+#: ``core.drift.WEIGHTINGS``, spelled here so parsing a DAG does not import numpy (a test keeps them equal)
+POLICY_WEIGHTINGS = ("importance", "uniform")
 
 DOC = """
 ### `{dag_id}`: drift check of `{model}`'s champion, retraining when the data has really moved
@@ -26,7 +28,9 @@ DOC = """
    (numeric) and chi-square / PSI / Jensen-Shannon (categorical), effect-size thresholds, plus drift
    of the champion's predictions. The report is stored as JSON and HTML (button *Drift report*) and
    the per-feature scores are logged to the champion's monitoring run in MLflow.
-2. **decide**: retrain on dataset drift, or when `force_retrain` is set, unless `dry_run` is set or
+2. **decide**: retrain when a rule of the `policy` fires: the share of drifted features weighted by
+   their importance to the model (or uniformly) reaches `drift_share`, the predictions drift, or the
+   realised performance is degraded; or when `force_retrain` is set; unless `dry_run` is set or
    a drift-triggered training ran within `cooldown_days` (default {cooldown_days}).
 3. **trigger_retrain**: triggers `{train_dag}` with the run id `drift__{model}__<ds>` (a re-run of
    the same day never trains twice) and `conf = {{reason, drifted_features, report_uri, window}}`.
@@ -56,6 +60,21 @@ def drift_params(model: ModelConfig) -> dict[str, Param]:
             title="Threshold overrides",
             description='e.g. {"psi": 0.25, "wasserstein": 0.15, "drift_share": 0.3}',
             additionalProperties={"type": ["number", "object"]},
+        ),
+        "policy": Param(
+            policy.policy or None,
+            type=["null", "object"],
+            title="Retrain policy overrides",
+            description=(
+                "Over the model file's drift.policy, e.g. "
+                '{"weighting": "uniform", "prediction_drift": false, "performance": true}'
+            ),
+            additionalProperties=False,
+            properties={
+                "weighting": {"enum": list(POLICY_WEIGHTINGS)},
+                "prediction_drift": {"type": "boolean"},
+                "performance": {"type": "boolean"},
+            },
         ),
         "cooldown_days": Param(
             policy.cooldown_days,
@@ -107,6 +126,7 @@ def build_drift_dag(model: ModelConfig) -> DAG:
             check_date="{{ params.check_date or '' }}",
             window_days="{{ params.window_days }}",
             thresholds="{{ params.thresholds }}",
+            policy="{{ params.policy }}",
             doc_md="Compare recent validated data and the champion's predictions with its reference.",
         )
         decide = DriftRetrainBranchOperator(

@@ -417,3 +417,43 @@ def test_missing_values_and_infinities_count_in_psi_not_in_ks():
     assert feature.current["missing"] == 2_000
     assert feature.statistics["wasserstein_norm"] < 0.1  # the present values did not move
     assert feature.drifted and feature.reasons[0].startswith("psi")  # 40 % missing did
+
+
+def test_the_share_weighs_features_by_their_importance_to_the_model():
+    from mlops_provider.core.drift import DriftPolicy
+
+    reference, current = frame(3_000, seed=1), frame(3_000, seed=2, drift=True)
+    current = current.assign(turns_null=reference["turns_null"], cat_turns_null=reference["cat_turns_null"])
+    importance = dict.fromkeys(NUMERIC + CATEGORICAL, 0.01) | {"mean_shift": 0.9}
+    profile = profile_of(reference, importance=importance)
+    report = compare_to_reference(profile, current)
+    assert sorted(report.drifted_features) == ["mean_shift", "new_category", "share_change", "variance"]
+    assert report.weighting == "importance" and report.drifted
+    assert report.share == pytest.approx(0.93 / 0.99) and report.uniform_share == pytest.approx(0.4)
+    assert report.summary()["weights"]["mean_shift"] == pytest.approx(0.9 / 0.99, abs=1e-4)
+    # The strongest feature alone outweighs a vote of columns: drop it and nothing else matters much.
+    quiet = compare_to_reference(profile, current.assign(mean_shift=reference["mean_shift"]))
+    assert not quiet.drifted and quiet.share == pytest.approx(0.03 / 0.99)
+    # Uniform weighting is still available, and the report says which one it used.
+    uniform = compare_to_reference(profile, current, policy=DriftPolicy(weighting="uniform"))
+    assert uniform.weighting == "uniform" and uniform.share == uniform.uniform_share == pytest.approx(0.4)
+    assert uniform.summary()["policy"] == {
+        "weighting": "uniform",
+        "prediction_drift": True,
+        "performance": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"weighting": "votes"}, "weighting: must be one of importance, uniform"),
+        ({"prediction_drift": "yes"}, "prediction_drift: must be true or false"),
+        ({"share": 0.3}, r"Unknown drift policy keys \['share'\]"),
+    ],
+)
+def test_policy_from_overrides_names_what_is_wrong(overrides, message):
+    from mlops_provider.core.drift import DriftPolicy
+
+    with pytest.raises(ValueError, match=message):
+        DriftPolicy.from_overrides(overrides)

@@ -38,7 +38,11 @@ def report():
         }
     )
     profile = build_reference_profile(
-        reference, numeric=["age", "income"], categorical=[HOSTILE, "region"], scores=rng.random(ROWS)
+        reference,
+        numeric=["age", "income"],
+        categorical=[HOSTILE, "region"],
+        scores=rng.random(ROWS),
+        importance={"age": 0.6, "income": 0.2, HOSTILE: 0.15, "region": 0.05},
     )
     return compare_to_reference(profile, current, current_scores=rng.random(ROWS) ** 2)
 
@@ -105,3 +109,15 @@ def test_a_drifted_class_prediction_is_plotted_as_class_shares():
     plots = page[page.index("<h2>Drifted</h2>") : page.index("<h2>Features</h2>")]
     assert "<h3>prediction</h3>" in plots and ">high</text>" in plots
     assert "jensen_shannon" in plots
+
+
+def test_the_page_shows_the_weights_and_which_retrain_rule_fired(report):
+    from mlops_provider.core.retrain import describe_rules
+
+    rules = describe_rules({**report.summary(), "status": "checked"})
+    assert rules.startswith("feature_share FIRED (2 of 4 features drifted, importance-weighted share 0.75")
+    page = render(report, **{"retrain rules": rules})
+    assert "retrain rules" in page
+    assert "feature_share FIRED" in page and "prediction FIRED" in page
+    assert '<td class="num">60.0%</td>' in page  # age's weight
+    assert "importance" in page and "Weight" in page

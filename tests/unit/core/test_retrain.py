@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from mlops_provider.core.retrain import cooldown_run_ids, decide_retrain, retrain_run_id
+from mlops_provider.core.retrain import RULES, cooldown_run_ids, decide_retrain, retrain_rules, retrain_run_id
 
 pytestmark = pytest.mark.unit
 
@@ -47,3 +47,36 @@ def test_run_ids_are_deterministic_and_cover_the_cooldown():
         "drift__m__2026-05-03", "drift__m__2026-05-02", "drift__m__2026-05-01",
     ]  # fmt: skip
     assert cooldown_run_ids("m", date(2026, 5, 3), 0) == ["drift__m__2026-05-03"]
+
+
+PREDICTION = {"drifted": True, "metric": "wasserstein_norm", "score": 0.4}
+DEGRADED = {"metric": "roc_auc", "value": 0.61, "champion_holdout": 0.8, "minimum": 0.7, "degraded": True}
+
+
+def test_prediction_drift_retrains_unless_the_policy_turns_that_rule_off():
+    decision = decide_retrain({**CLEAN, "prediction": PREDICTION})
+    assert decision.retrain is True and decision.rules == ("prediction",)
+    assert "Prediction drift: prediction wasserstein_norm 0.4" in decision.reason
+    off = {**CLEAN, "prediction": PREDICTION, "policy": {"prediction_drift": False}}
+    assert decide_retrain(off).retrain is False
+
+
+def test_degraded_realised_performance_retrains_unless_the_policy_turns_that_rule_off():
+    decision = decide_retrain({**CLEAN, "performance": DEGRADED})
+    assert decision.retrain is True and decision.rules == ("performance",)
+    assert "realised roc_auc 0.61 (champion holdout 0.8, minimum 0.7): degraded" in decision.reason
+    assert decide_retrain({**CLEAN, "performance": {**DEGRADED, "degraded": False}}).retrain is False
+    assert (
+        decide_retrain({**CLEAN, "performance": DEGRADED, "policy": {"performance": False}}).retrain is False
+    )
+
+
+def test_every_rule_that_fires_is_named_and_each_rule_is_listed():
+    summary = {**DRIFTED, "weighting": "importance", "prediction": PREDICTION, "performance": DEGRADED}
+    decision = decide_retrain(summary)
+    assert decision.rules == ("feature_share", "prediction", "performance")
+    assert "importance-weighted share 0.6 (threshold 0.5)" in decision.reason
+    assert [r["rule"] for r in retrain_rules(CLEAN)] == list(RULES)
+    assert [r["fired"] for r in retrain_rules(CLEAN)] == [False, False, False]
+    with pytest.raises(ValueError, match="weighting: must be one of importance, uniform"):
+        retrain_rules({**CLEAN, "policy": {"weighting": "votes"}})

@@ -62,7 +62,7 @@ def add_second_pipeline(config_dir, name: str = "orders", **extra) -> None:
             window_days: 14
             holdout_days: 2
             training: {{schedule: on_new_data}}
-            drift: {{schedule: "@weekly", window_days: 7, cooldown_days: 3, thresholds: {{psi: 0.3}}}}
+            drift: {{schedule: "@weekly", window_days: 7, cooldown_days: 3, thresholds: {{psi: 0.3}}, policy: {{weighting: uniform, prediction_drift: false}}}}
             """
         )
         + extra.get("model_extra", "")
@@ -106,9 +106,18 @@ def test_every_setting_comes_from_the_file(config_dir):
     assert drift.timetable.expression == "0 0 * * 0"
     assert drift.params["window_days"] == 7 and drift.params["cooldown_days"] == 3
     assert drift.params["thresholds"] == {"psi": 0.3}
+    assert drift.params["policy"] == {"weighting": "uniform", "prediction_drift": False}
+    assert drift.get_task("check").policy == "{{ params.policy }}"
     assert drift.get_task("trigger_retrain").trigger_dag_id == "mlops_train__orders_amount"
     assert drift.get_task("decide").train_dag_id == "mlops_train__orders_amount"
     assert dags["mlops_train__churn_classifier"].schedule is None  # the churn model is unchanged
+
+
+def test_the_policy_param_spells_the_weightings_core_drift_knows():
+    from mlops_provider.core.drift import WEIGHTINGS
+    from mlops_provider.pipelines.drift import POLICY_WEIGHTINGS
+
+    assert POLICY_WEIGHTINGS == WEIGHTINGS
 
 
 def test_removing_a_file_removes_its_dags_and_nothing_else(config_dir):
