@@ -7,7 +7,8 @@ step in a fresh interpreter so its peak RSS belongs to it alone:
 - profile:   read the reference Parquet, ``build_reference_profile``, write it (done once per model
              version at training time, shown separately, not part of the daily check);
 - check:     the daily check: ``ReferenceProfile.read`` + read the current Parquet +
-             ``compare_to_reference`` + full JSON report + HTML report, both written to disk;
+             ``compare_to_reference`` (the default policy: importance-weighted share, features
+             drifting when large and significant) + full JSON report + HTML report, both written;
 - check-all: the same with KS and Wasserstein on every current row instead of a 100,000-row sample;
 - scipy:     read both Parquet files, then ``scipy.stats.ks_2samp`` per numeric column and
              ``scipy.stats.chi2_contingency`` on the category counts of each categorical column.
@@ -45,6 +46,14 @@ DRIFTED = {
     "x02": "20 % missing",
     "x03": "mean +0.2 sd",
     "plan": "shares",
+}
+# What permutation importance would store for a model leaning on a few columns (the drift policy's
+# default weighting): x00, x01 and plan carry half of it, the other 22 columns share the rest.
+IMPORTANCE = {
+    **{name: 0.5 / 22 for name in NUMERIC + list(CATEGORIES)},
+    "x00": 0.25,
+    "x01": 0.15,
+    "plan": 0.1,
 }
 
 
@@ -85,7 +94,9 @@ def child(step: str, workdir: str) -> dict:
         from mlops_provider.core.profile import build_reference_profile
 
         reference = pq.read_table(work / "reference.parquet").to_pandas()
-        profile = build_reference_profile(reference, numeric=NUMERIC, categorical=list(CATEGORIES))
+        profile = build_reference_profile(
+            reference, numeric=NUMERIC, categorical=list(CATEGORIES), importance=IMPORTANCE
+        )
         paths = profile.write(work / "profile")
         figures = {"profile_bytes": sum(p.stat().st_size for p in paths)}
     elif step in ("check", "check-all"):
@@ -192,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         f"profile (training time, not in the check): {steps['profile']['profile_bytes'] / 2**20:.1f} MiB "
         f"on disk; HTML report {check['html_bytes'] / 1024:.0f} KiB"
     )
-    print(f"check drifted: {summary['drifted_features']} (dataset drifted: {summary['drifted']})")
+    print(
+        f"check drifted: {summary['drifted_features']} ({summary['weighting']}-weighted share "
+        f"{summary['share']}, uniform {summary['uniform_share']}, threshold {summary['drift_share']}: "
+        f"dataset drifted: {summary['drifted']})"
+    )
     print(f"scipy p < 0.05: {scipy_loop['drifted']}")
     for step in ("check", "check-all"):
         speedup = scipy_loop["seconds"] / steps[step]["seconds"]
