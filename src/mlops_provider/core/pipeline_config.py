@@ -47,6 +47,11 @@ class DriftSettings:
     thresholds: dict[str, Any] = field(default_factory=dict, hash=False)
     #: When to retrain (``core.drift.DriftPolicy`` keys: weighting, prediction_drift, performance).
     policy: dict[str, Any] = field(default_factory=dict, hash=False)
+    #: Realised performance: labels arrive this many days late; scored over this many days;
+    #: degraded when worse than the champion's holdout score by more than the margin.
+    label_delay_days: int = 1
+    performance_days: int = 3
+    performance_margin: float = 0.02
 
 
 INGEST_DEFAULTS = DagSettings(schedule="@daily", max_active_runs=4, retries=3)
@@ -93,6 +98,9 @@ def drift_settings(raw: dict[str, Any]) -> DriftSettings:
         cooldown_days=int(block.get("cooldown_days", 7)),
         thresholds=dict(block.get("thresholds") or {}),
         policy=dict(block.get("policy") or {}),
+        label_delay_days=int(block.get("label_delay_days", 1)),
+        performance_days=int(block.get("performance_days", 3)),
+        performance_margin=float(block.get("performance_margin", 0.02)),
     )
 
 

@@ -113,8 +113,10 @@ class MLflowDriftCheckOperator(ModelOperator):
             "partitions": [d.isoformat() for d in days],
             **report.summary(),
         }
+        summary["performance"], since = self._performance(hook, storage, model, dataset, champion, day)
         summary["report_uri"] = self._write_report(storage, dataset.name, day, report, summary)
         self._log_monitoring(hook, model.name, champion.version, day, report, context)
+        self._log_performance(hook, model.name, champion.version, summary["performance"], since)
         from mlops_provider.plugins.reports import report_url
 
         context["ti"].xcom_push(key=REPORT_URL_KEY, value=report_url(dataset.name, "drift", day.isoformat()))
@@ -190,17 +192,23 @@ class MLflowDriftCheckOperator(ModelOperator):
         import json
 
         from mlops_provider.core.drift_report import render_drift_html
+        from mlops_provider.core.performance import performance_text
         from mlops_provider.core.retrain import describe_rules
 
         context = {k: summary[k] for k in ("model", "dataset", "ds", "champion_version")}
         context["window"] = f"{summary['window']['start']}..{summary['window']['end']}"
         context["retrain rules"] = describe_rules(summary)
+        performance = summary.get("performance")
+        if performance:
+            context["realised performance"] = performance_text(performance)
         return storage.write_report(
             dataset,
             "drift",
             day,
             {
-                "report.json": json.dumps({**context, "report": report.to_dict()}, default=str).encode(),
+                "report.json": json.dumps(
+                    {**context, "performance": performance, "report": report.to_dict()}, default=str
+                ).encode(),
                 "report.html": render_drift_html(
                     report, title=f"Drift of {summary['model']} {summary['ds']}", context=context
                 ).encode(),
@@ -216,13 +224,7 @@ class MLflowDriftCheckOperator(ModelOperator):
         """
         from datetime import datetime, time, timezone
 
-        experiment_id = hook.get_or_create_experiment(f"{EXPERIMENT_PREFIX}{model}/monitoring")
-        run_id = hook.find_or_create_run(
-            experiment_id,
-            tags={"mlops.role": "monitoring", "mlops.model": model, "mlops.model_version": str(version)},
-            match=("mlops.role", "mlops.model_version"),
-            run_name=f"drift of {model} v{version}",
-        )
+        run_id = _monitoring_run(hook, model, version)
         scores = {"drift_share": report.share}
         scores.update({f"drift.{f.name}.{f.metric}": f.score for f in report.features})
         if report.prediction is not None:
@@ -232,6 +234,91 @@ class MLflowDriftCheckOperator(ModelOperator):
         hook.log_metrics(run_id, scores, step=step, timestamp_ms=stamp)
         hook.client.set_tag(run_id, "airflow.last_run_id", context["ti"].run_id)
         hook.end_run(run_id, "FINISHED")
+
+    def _performance(self, hook, storage, model, dataset, champion, day) -> tuple[dict[str, Any], Any]:
+        """The champion's realised performance on the newest labelled days, and its training end.
+
+        Scores ``drift.performance_days`` days ending ``drift.label_delay_days`` before ``day``
+        (rows whose label is still null are left out) with the gate metric, against the gate's
+        minimum and the champion's ``holdout_<metric>`` (see :mod:`mlops_provider.core.performance`).
+        """
+        from datetime import date, datetime, timezone
+
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from mlops_provider.core.performance import assess_performance, labelled_days, no_performance
+        from mlops_provider.core.training import features_and_target, model_output
+
+        policy, metric = model.drift, model.gate.metric
+        run = hook.client.get_run(champion.run_id)
+        window = (champion.tags or {}).get("mlops.window", "")
+        since = (
+            date.fromisoformat(window.split("..")[-1])
+            if ".." in window
+            else datetime.fromtimestamp(run.info.start_time / 1000, tz=timezone.utc).date()
+        )
+        baseline = {
+            "champion_holdout": run.data.metrics.get(f"holdout_{metric}"),
+            "minimum": model.gate.minimums.get(metric),
+            "margin": policy.performance_margin,
+        }
+        first, last = labelled_days(
+            day, label_delay_days=policy.label_delay_days, performance_days=policy.performance_days
+        )
+        days = storage.list_partitions(dataset.name, "validated", first, last)
+        table = (
+            pa.concat_tables([storage.read_partition(dataset.name, "validated", d) for d in days])
+            if days
+            else None
+        )
+        if table is not None:
+            table = table.filter(pc.is_valid(table.column(dataset.target)))  # labels not arrived yet
+        if table is None or table.num_rows == 0:
+            return no_performance(metric, **baseline, reason=f"No labelled rows in {first}..{last}."), since
+        X, y = features_and_target(table.to_pandas(), dataset, model.task)
+        output = model_output(hook.load_sklearn_model(model.name, version=champion.version), X, model.task)
+        days_text = [d.isoformat() for d in days]
+        return assess_performance(model.task, y, output, metric=metric, days=days_text, **baseline), since
+
+    @staticmethod
+    def _log_performance(hook, model: str, version: str, performance: dict[str, Any], since) -> None:
+        """Log the realised metrics to the monitoring run as a time series, then end the run.
+
+        Timestamp: the newest scored day; step: days from the champion's training end to that day.
+        """
+        from datetime import date, datetime, time, timezone
+
+        from mlops_provider.core.performance import days_since
+
+        if not performance["days"]:
+            return
+        last = date.fromisoformat(performance["days"][-1])
+        run_id = _monitoring_run(hook, model, version)
+        values = {
+            **performance["metrics"],
+            "degraded": float(performance["degraded"]),
+            "rows": performance["rows"],
+        }
+        hook.log_metrics(
+            run_id,
+            values,
+            prefix="performance.",
+            step=days_since(last, since),
+            timestamp_ms=int(datetime.combine(last, time(), tzinfo=timezone.utc).timestamp() * 1000),
+        )
+        hook.end_run(run_id, "FINISHED")
+
+
+def _monitoring_run(hook, model: str, version: str) -> str:
+    """The monitoring run of one model version (found again by its tags, created once)."""
+    experiment_id = hook.get_or_create_experiment(f"{EXPERIMENT_PREFIX}{model}/monitoring")
+    return hook.find_or_create_run(
+        experiment_id,
+        tags={"mlops.role": "monitoring", "mlops.model": model, "mlops.model_version": str(version)},
+        match=("mlops.role", "mlops.model_version"),
+        run_name=f"drift of {model} v{version}",
+    )
 
 
 class DriftRetrainBranchOperator(BaseBranchOperator):

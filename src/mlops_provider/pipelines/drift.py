@@ -26,8 +26,10 @@ DOC = """
    `{dataset}` with the reference profile stored with the **current champion** (found through the
    registry, so the comparison follows promotions): per feature KS / normalised Wasserstein / PSI
    (numeric) and chi-square / PSI / Jensen-Shannon (categorical), effect-size thresholds, plus drift
-   of the champion's predictions. The report is stored as JSON and HTML (button *Drift report*) and
-   the per-feature scores are logged to the champion's monitoring run in MLflow.
+   of the champion's predictions. It also scores the champion's **realised performance** on the
+   newest labelled days (`label_delay_days`, `performance_days`: degraded below the gate's minimum or
+   worse than its holdout score by more than `performance_margin`). The report is stored as JSON and
+   HTML (button *Drift report*); the scores are logged to the champion's monitoring run in MLflow.
 2. **decide**: retrain when a rule of the `policy` fires: the share of drifted features weighted by
    their importance to the model (or uniformly) reaches `drift_share`, the predictions drift, or the
    realised performance is degraded; or when `force_retrain` is set; unless `dry_run` is set or

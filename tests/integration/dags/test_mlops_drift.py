@@ -134,10 +134,33 @@ def test_drifted_days_trigger_exactly_one_training_with_the_documented_conf(env)
     assert json.loads((report / "report.json").read_text())["report"]["drifted"] is True
     assert "<svg" in (report / "report.html").read_text()
 
+    # Realised performance: the champion scored on the newest labelled days (label delay 1, 3 days).
+    performance = summary["performance"]
+    scored = [(LAST_DRIFTED - timedelta(days=back)).isoformat() for back in (3, 2, 1)]
+    assert performance["days"] == scored and performance["rows"] == 3 * ROWS
+    assert performance["metric"] == "roc_auc" and performance["minimum"] == 0.6
+    assert performance["margin"] == 0.02 and isinstance(performance["degraded"], bool)
+    champion = env.hook.get_version_by_alias(MODEL, "champion")
+    holdout = env.hook.client.get_run(champion.run_id).data.metrics["holdout_roc_auc"]
+    assert performance["champion_holdout"] == pytest.approx(holdout)
+    assert performance["degraded"] is (performance["value"] < holdout - 0.02 or performance["value"] < 0.6)
+    stored = json.loads((report / "report.json").read_text())
+    assert stored["performance"] == performance
+    assert "realised performance" in (report / "report.html").read_text()
+
     monitoring = env.hook.client.get_experiment_by_name(f"mlops/{MODEL}/monitoring")
     [run] = env.hook.client.search_runs(
         [monitoring.experiment_id], filter_string="tags.`mlops.role` = 'monitoring'"
     )
+    realised = env.hook.client.get_metric_history(run.info.run_id, "performance.roc_auc")
+    trained_until = date.fromisoformat(champion.tags["mlops.window"].split("..")[1])
+    last_scored = [LAST_CLEAN - timedelta(days=1), LAST_DRIFTED - timedelta(days=1)]
+    assert [m.step for m in realised] == [(d - trained_until).days for d in last_scored]
+    assert [m.timestamp for m in realised] == [
+        int(datetime.combine(d, time(), tzinfo=timezone.utc).timestamp() * 1000) for d in last_scored
+    ]
+    assert realised[-1].value == pytest.approx(performance["value"])
+    assert env.hook.client.get_run(run.info.run_id).info.status == "FINISHED"
     history = env.hook.client.get_metric_history(run.info.run_id, "drift_share")
     assert [m.step for m in history] == [1, 2]  # the check counter, not a day ordinal
     midnight = [datetime.combine(d, time(), tzinfo=timezone.utc) for d in (LAST_CLEAN, LAST_DRIFTED)]
@@ -165,3 +188,28 @@ def test_dry_run_reports_drift_but_triggers_nothing(env):
     decision = _xcom(result, "decide", "retrain_decision")
     assert decision["retrain"] is False and "dry run" in decision["reason"]
     assert len(_train_runs()) == 1
+
+
+def test_the_triggered_training_learns_the_drifted_days_and_beats_the_champion_on_them(env):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    [triggered] = _train_runs()  # queued by the drift check; run here with the same conf
+    result = run_dag("mlops_train__churn_classifier", LAST_DRIFTED.isoformat(), conf=triggered.conf)
+    assert result.state == "success", result
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id="mlops_train__churn_classifier", run_id=result.run_id, task_id="evaluate")
+            .filter(XComModel.key == "return_value")
+            .one()
+        )
+        evaluation = XComModel.deserialize_value(row)
+    drifted = [(LAST_CLEAN + timedelta(days=i)).isoformat() for i in range(1, DRIFT_DAYS + 1)]
+    assert evaluation["split_rule"] == "post_change" and evaluation["holdout"] == drifted
+    assert evaluation["holdout_rows"] == pytest.approx(0.3 * DRIFT_DAYS * ROWS, abs=3)
+    challenger = evaluation["challenger"]["metrics"]["roc_auc"]
+    champion = evaluation["champion"]["metrics"]["roc_auc"]
+    # Fitted on the changed days, the challenger beats the champion on held-out changed rows.
+    assert challenger > champion, (challenger, champion)

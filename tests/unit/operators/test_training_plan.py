@@ -43,3 +43,28 @@ def test_the_parts_of_a_split_day_are_disjoint_cover_the_day_and_keep_the_churn_
     [entry] = _plan_entries([DaySlice(DAY, "holdout")], partitions, row_split)
     again = read_recorded_partitions(storage, "churn", [entry])
     assert again["customer_id"].tolist() == frames["holdout"]["customer_id"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ({"start": "2026-03-01", "end": "2026-03-03"}, (date(2026, 3, 1), date(2026, 3, 3))),
+    ],
+)
+def test_the_change_window_of_a_run_is_read_as_dates(window, expected):
+    from mlops_provider.operators.training import MLflowPrepareTrainingOperator
+
+    operator = MLflowPrepareTrainingOperator(task_id="prepare", model_config="m.yaml", change_window=window)
+    assert operator._change_window() == expected
+
+
+@pytest.mark.parametrize("window", [{"start": "2026-03-01"}, {"start": "March", "end": "2026-03-03"}, "x"])
+def test_a_malformed_change_window_fails_without_retry(window):
+    from mlops_provider.exceptions import InvalidConfigurationError
+    from mlops_provider.operators.training import MLflowPrepareTrainingOperator
+
+    operator = MLflowPrepareTrainingOperator(task_id="prepare", model_config="m.yaml", change_window=window)
+    with pytest.raises(InvalidConfigurationError, match="window must be"):
+        operator._change_window()
