@@ -120,6 +120,10 @@ def test_drifted_days_trigger_exactly_one_training_with_the_documented_conf(env)
     assert summary["drifted"] is True
     assert {"monthly_charges", "tenure_months", "contract_type", "region"} <= set(summary["drifted_features"])
     assert "has_partner" not in summary["drifted_features"]  # untouched columns stay quiet
+    # The policy: the champion's stored importance weighs the share; the decision names the rules.
+    assert summary["weighting"] == "importance" and summary["policy"]["weighting"] == "importance"
+    assert sum(summary["weights"].values()) == pytest.approx(1.0, abs=0.01)
+    assert "feature_share" in _xcom(result, "decide", "retrain_decision")["rules"]
 
     runs = _train_runs()
     assert [r.run_id for r in runs] == [f"drift__{MODEL}__{LAST_DRIFTED}"]
