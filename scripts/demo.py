@@ -561,12 +561,13 @@ class Demo:
         self.notes["drift_ingest"] = self.ingest(
             plan.drift_days, f"{INGEST} (drifted days)", BACKFILL_DEADLINE
         )
-        # Triggered before the drift DAG is unpaused, at the logical date its own daily schedule gives the
-        # check of plan.end (01:30 the same day): the scheduler then finds that run and creates no
-        # duplicate of it when the DAG is unpaused.
+        # A manual run without a logical date, checking plan.end by its conf. A manual run at the logical
+        # date the schedule itself wants would stop the scheduler from creating its own run and make it
+        # log "run already exists; skipping dagrun creation" every second until the next interval. The
+        # scheduled check of the same day may run too once the DAG is unpaused; both trigger the same
+        # retraining run id, so the model is trained once.
         conf = {"check_date": plan.end.isoformat()}
-        logical = f"{plan.end.isoformat()}T01:30:00Z"
-        run_id, did = self.ensure_run(DRIFT, plan.drift_run_id, logical, conf)
+        run_id, did = self.ensure_run(DRIFT, plan.drift_run_id, None, conf)
         self.set_paused(DRIFT, False)
         self.say(f"  {DRIFT} run {run_id} (check_date {plan.end}): {did}")
         self.wait_run(DRIFT, run_id, DRIFT, DRIFT_DEADLINE)
@@ -639,6 +640,35 @@ class Demo:
             found.setdefault(entry["version"], []).append(entry["alias"])
         return found
 
+    def run_metrics(self, run_id: str | None) -> dict[str, float]:
+        """The latest metrics of an MLflow run ({} without one)."""
+        if not run_id:
+            return {}
+        run = self.rest.mlflow_get("runs/get", {"run_id": run_id}).get("run") or {}
+        return {m["key"]: m["value"] for m in (run.get("data") or {}).get("metrics", [])}
+
+    def quality(self, versions: list[dict]) -> dict:
+        """The champion's gate metric before the change, after it, and after retraining.
+
+        Before: the first champion on its own (pre-change) holdout. After: the drift check's realised
+        score of that champion on the newest labelled days, and the same champion on the retraining's
+        post-change holdout. After retraining: the retrained version on that same holdout.
+        """
+        performance = (self.drift_summary or {}).get("performance") or {}
+        metric = performance.get("metric")
+        if not metric or len(versions) < 2:
+            return {}
+        first, retrained = self.run_metrics(versions[0]["run_id"]), self.run_metrics(versions[-1]["run_id"])
+        return {
+            "metric": metric,
+            "before_change": first.get(f"holdout_{metric}"),
+            "after_change_realised": performance.get("value"),
+            "after_change_holdout": retrained.get(f"champion_holdout_{metric}"),
+            "after_retraining": retrained.get(f"holdout_{metric}"),
+            "retrained_version": versions[-1]["version"],
+            "retrained_is_champion": "champion" in versions[-1]["aliases"],
+        }
+
     def partitions(self, zone: str) -> list[str]:
         folder = self.data_path / DATASET / zone
         return sorted(p.name.removeprefix("ds=") for p in folder.glob("ds=*")) if folder.exists() else []
@@ -686,6 +716,7 @@ class Demo:
                 "report_url": f"{self.rest.airflow}/mlops/reports/{DATASET}/drift/{plan.end}/report.html",
             },
             "retrain": {"run_id": self.retrain_run, "state": (retrain or {}).get("state")},
+            "quality": self.quality(versions),
             "train_run_id": plan.train_run_id,
             "timings": {k: round(v, 1) for k, v in self.timings.items()},
             "reused": self.notes,
@@ -709,6 +740,28 @@ def readable_tail(log: Path, lines: int = LOG_LINES) -> str:
             text += f"\n    {error.get('exc_type')}: {error.get('exc_value')}"
         out.append(text)
     return "\n".join(out)
+
+
+def quality_lines(quality: dict) -> list[str]:
+    """The champion's metric before the change, after it and after retraining (nothing if unknown)."""
+
+    def num(value: object) -> str:
+        return f"{value:.4f}" if isinstance(value, (int, float)) else "?"
+
+    if not quality:
+        return []
+    verdict = (
+        f"version {quality['retrained_version']} promoted"
+        if quality["retrained_is_champion"]
+        else f"version {quality['retrained_version']} not promoted"
+    )
+    return [
+        f"Quality    {quality['metric']} of the champion: {num(quality['before_change'])} before the change "
+        f"(version 1, pre-change holdout)",
+        f"           -> {num(quality['after_change_realised'])} after it (realised on the newest labelled "
+        f"days; {num(quality['after_change_holdout'])} on the post-change holdout)",
+        f"           -> {num(quality['after_retraining'])} after retraining on the new days ({verdict})",
+    ]
 
 
 def print_summary(facts: dict, state: dict, paths: stack.Paths) -> None:
@@ -748,6 +801,7 @@ def print_summary(facts: dict, state: dict, paths: stack.Paths) -> None:
         )
         + (f": {', '.join(features)}" if features else ""),
         f"Retrain    {TRAIN} run {facts['retrain']['run_id']}: {facts['retrain']['state']}",
+        *quality_lines(facts.get("quality") or {}),
         "",
         "Reports    drift       " + drift["report"],
         "           (in the UI) " + drift["report_url"],

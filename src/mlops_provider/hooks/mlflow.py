@@ -207,17 +207,6 @@ class MLflowHook(BaseHook):
         for start in range(0, len(entries), _METRICS_PER_BATCH):
             self.client.log_batch(run_id, metrics=entries[start : start + _METRICS_PER_BATCH])
 
-    def series_step(self, run_id: str, metric: str, timestamp_ms: int) -> int:
-        """The step of a time-series point at ``timestamp_ms``: the run's check counter (1, 2, ...).
-
-        A point at a timestamp already logged (a re-run of that day) keeps that point's step.
-        """
-        history = self.client.get_metric_history(run_id, metric)
-        same = [point.step for point in history if point.timestamp == timestamp_ms]
-        if same:
-            return same[-1]
-        return max((point.step for point in history), default=0) + 1
-
     # -- registry ----------------------------------------------------------------------------------
 
     def get_or_create_experiment(self, name: str) -> str:

@@ -115,7 +115,7 @@ class MLflowDriftCheckOperator(ModelOperator):
         }
         summary["performance"], since = self._performance(hook, storage, model, dataset, champion, day)
         summary["report_uri"] = self._write_report(storage, dataset.name, day, report, summary)
-        self._log_monitoring(hook, model.name, champion.version, day, report, context)
+        self._log_monitoring(hook, model.name, champion.version, day, report, context, since)
         self._log_performance(hook, model.name, champion.version, summary["performance"], since)
         from mlops_provider.plugins.reports import report_url
 
@@ -216,13 +216,15 @@ class MLflowDriftCheckOperator(ModelOperator):
         )
 
     @staticmethod
-    def _log_monitoring(hook, model: str, version: str, day, report, context: Context) -> None:
+    def _log_monitoring(hook, model: str, version: str, day, report, context: Context, since) -> None:
         """Log the per-feature scores to the model version's monitoring run, then end the run.
 
-        Timestamp = the check day, step = the run's check counter (1, 2, ...; a re-run of a day keeps
-        its step), so MLflow plots drift over time with a readable axis.
+        Timestamp = the check day, step = days from the champion's training end (``since``) to it: the
+        same readable axis as the realised-performance series, and a re-run of a day keeps its step.
         """
         from datetime import datetime, time, timezone
+
+        from mlops_provider.core.performance import days_since
 
         run_id = _monitoring_run(hook, model, version)
         scores = {"drift_share": report.share}
@@ -230,8 +232,7 @@ class MLflowDriftCheckOperator(ModelOperator):
         if report.prediction is not None:
             scores[f"drift.prediction.{report.prediction.metric}"] = report.prediction.score
         stamp = int(datetime.combine(day, time(), tzinfo=timezone.utc).timestamp() * 1000)
-        step = hook.series_step(run_id, "drift_share", stamp)
-        hook.log_metrics(run_id, scores, step=step, timestamp_ms=stamp)
+        hook.log_metrics(run_id, scores, step=days_since(day, since), timestamp_ms=stamp)
         hook.client.set_tag(run_id, "airflow.last_run_id", context["ti"].run_id)
         hook.end_run(run_id, "FINISHED")
 

@@ -166,7 +166,8 @@ def test_drifted_days_trigger_exactly_one_training_with_the_documented_conf(env)
     assert realised[-1].value == pytest.approx(performance["value"])
     assert env.hook.client.get_run(run.info.run_id).info.status == "FINISHED"
     history = env.hook.client.get_metric_history(run.info.run_id, "drift_share")
-    assert [m.step for m in history] == [1, 2]  # the check counter, not a day ordinal
+    # Days from the champion's training end to each check day: the axis of the performance series.
+    assert [m.step for m in history] == [(d - trained_until).days for d in (LAST_CLEAN, LAST_DRIFTED)]
     midnight = [datetime.combine(d, time(), tzinfo=timezone.utc) for d in (LAST_CLEAN, LAST_DRIFTED)]
     assert [m.timestamp for m in history] == [int(d.timestamp() * 1000) for d in midnight]
     assert run.info.status == "FINISHED"
