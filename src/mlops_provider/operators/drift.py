@@ -77,6 +77,7 @@ class MLflowDriftCheckOperator(ModelOperator):
         self.policy = policy
 
     def execute(self, context: Context) -> dict[str, Any]:
+        import functools
         from datetime import timedelta
 
         model, dataset = load_model_config(self.model_config)
@@ -103,8 +104,13 @@ class MLflowDriftCheckOperator(ModelOperator):
             self.log.warning(message)
             return {**base, "status": "no_data", "drifted": False, "message": message}
 
+        # The champion is downloaded at most once: the prediction drift and the realised performance
+        # both score it.
+        champion_model = functools.cache(
+            lambda: hook.load_sklearn_model(model.name, version=champion.version)
+        )
         report, profile_rows = self._compare(
-            hook, storage, model, dataset, champion, days, thresholds, policy
+            hook, storage, model, dataset, champion, champion_model, days, thresholds, policy
         )
         summary = {
             **base,
@@ -113,7 +119,9 @@ class MLflowDriftCheckOperator(ModelOperator):
             "partitions": [d.isoformat() for d in days],
             **report.summary(),
         }
-        summary["performance"], since = self._performance(hook, storage, model, dataset, champion, day)
+        summary["performance"], since = self._performance(
+            hook, storage, model, dataset, champion, champion_model, day
+        )
         summary["report_uri"] = self._write_report(storage, dataset.name, day, report, summary)
         self._log_monitoring(hook, model.name, champion.version, day, report, context, since)
         self._log_performance(hook, model.name, champion.version, summary["performance"], since)
@@ -151,7 +159,7 @@ class MLflowDriftCheckOperator(ModelOperator):
         except ValueError as err:
             raise InvalidConfigurationError(str(err)) from None
 
-    def _compare(self, hook, storage, model, dataset, champion, days, thresholds, policy):
+    def _compare(self, hook, storage, model, dataset, champion, champion_model, days, thresholds, policy):
         import tempfile
         from pathlib import Path
 
@@ -174,8 +182,7 @@ class MLflowDriftCheckOperator(ModelOperator):
         del tables
         scores = None
         if profile.prediction is not None:
-            champion_model = hook.load_sklearn_model(model.name, version=champion.version)
-            output = model_output(champion_model, current, model.task)
+            output = model_output(champion_model(), current, model.task)
             scores = prediction_values(model.task, output, dataset.target_classes)
         try:
             report = compare_to_reference(
@@ -236,7 +243,9 @@ class MLflowDriftCheckOperator(ModelOperator):
         hook.client.set_tag(run_id, "airflow.last_run_id", context["ti"].run_id)
         hook.end_run(run_id, "FINISHED")
 
-    def _performance(self, hook, storage, model, dataset, champion, day) -> tuple[dict[str, Any], Any]:
+    def _performance(
+        self, hook, storage, model, dataset, champion, champion_model, day
+    ) -> tuple[dict[str, Any], Any]:
         """The champion's realised performance on the newest labelled days, and its training end.
 
         Scores ``drift.performance_days`` days ending ``drift.label_delay_days`` before ``day``
@@ -278,7 +287,7 @@ class MLflowDriftCheckOperator(ModelOperator):
         if table is None or table.num_rows == 0:
             return no_performance(metric, **baseline, reason=f"No labelled rows in {first}..{last}."), since
         X, y = features_and_target(table.to_pandas(), dataset, model.task)
-        output = model_output(hook.load_sklearn_model(model.name, version=champion.version), X, model.task)
+        output = model_output(champion_model(), X, model.task)
         days_text = [d.isoformat() for d in days]
         return assess_performance(model.task, y, output, metric=metric, days=days_text, **baseline), since
 
