@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow.sdk import Asset
 
     from mlops_provider.core.pipeline_config import DagSettings
@@ -35,10 +37,17 @@ def default_args(settings: DagSettings) -> dict[str, Any]:
     }
 
 
-def dag_arguments(settings: DagSettings, *, tags: tuple[str, ...], schedule: Asset | None = None) -> dict:
+def dag_arguments(
+    settings: DagSettings,
+    *,
+    tags: tuple[str, ...],
+    schedule: Asset | None = None,
+    on_failure_callback: Callable[[Any], None] | None = None,
+) -> dict:
     """Keyword arguments of ``DAG`` for ``settings``: a cron timetable in the settings' time zone,
-    or ``schedule`` (an asset) when given; tags are the pipeline's own, then the file's. The DAG
-    is not auto-registered: the factory returns the DAGs that a DAG file exposes.
+    or ``schedule`` (an asset) when given; tags are the pipeline's own, then the file's;
+    ``on_failure_callback`` for every task when given. The DAG is not auto-registered: the factory
+    returns the DAGs that a DAG file exposes.
 
     :raises ValueError: an invalid cron expression or preset (the message names it).
     """
@@ -53,6 +62,9 @@ def dag_arguments(settings: DagSettings, *, tags: tuple[str, ...], schedule: Ass
         except Exception as err:  # Airflow raises its own error types, which differ between versions
             raise ValueError(f"invalid schedule {settings.schedule!r}: {err}") from None
     start = settings.start_date
+    task_defaults = default_args(settings)
+    if on_failure_callback is not None:
+        task_defaults["on_failure_callback"] = on_failure_callback
     return {
         # Only the DAGs the factory returns exist: a file whose third DAG fails adds none.
         "auto_register": False,
@@ -60,6 +72,6 @@ def dag_arguments(settings: DagSettings, *, tags: tuple[str, ...], schedule: Ass
         "start_date": pendulum.datetime(start.year, start.month, start.day, tz=settings.timezone),
         "catchup": settings.catchup,
         "max_active_runs": settings.max_active_runs,
-        "default_args": default_args(settings),
+        "default_args": task_defaults,
         "tags": list(dict.fromkeys((*BASE_TAGS, *tags, *settings.tags))),
     }

@@ -120,12 +120,6 @@ def training_params() -> dict[str, Param]:
     }
 
 
-def _ending_runs_on_failure(arguments: dict) -> dict:
-    """``arguments`` whose tasks end the DAG run's MLflow parent run FAILED when they fail for good."""
-    default_args = {**arguments["default_args"], "on_failure_callback": end_training_run_on_failure}
-    return {**arguments, "default_args": default_args}
-
-
 def build_training_dag(model: ModelConfig) -> DAG:
     """The training DAG of ``model`` (see :data:`DOC`)."""
     dag_id = train_dag_id(model.name)
@@ -145,8 +139,12 @@ def build_training_dag(model: ModelConfig) -> DAG:
             drift_dag=drift_dag_id(model.name),
             config=config,
         ),
-        **_ending_runs_on_failure(
-            dag_arguments(model.training, tags=("training", model.name), schedule=schedule)
+        # A task that fails for good ends the DAG run's MLflow parent run FAILED.
+        **dag_arguments(
+            model.training,
+            tags=("training", model.name),
+            schedule=schedule,
+            on_failure_callback=end_training_run_on_failure,
         ),
     ) as dag:
         prepare = MLflowPrepareTrainingOperator(
