@@ -69,7 +69,6 @@ if TYPE_CHECKING:
 
 MAX_CANDIDATES = 64
 _NUMERIC_TYPES = ("int32", "int64", "float32", "float64")
-_MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _IMPUTE = {
     "numeric": ("mean", "median", "most_frequent", "constant"),
     "categorical": ("most_frequent", "constant"),
@@ -285,14 +284,6 @@ def load_model_config(
     )
 
 
-def _int_at_least(raw: dict, key: str, minimum: int, default: int | None, problems: list[str]) -> int:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        problems.append(f"'{key}' must be an integer >= {minimum}, not {value!r}")
-        return minimum
-    return value
-
-
 def parse_model_config(
     raw: dict,
     *,
@@ -307,23 +298,15 @@ def parse_model_config(
     if problems:
         raise ModelConfigError(f"{where}invalid model configuration: " + "; ".join(problems))
 
-    name = raw.get("name")
-    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
-        problems.append(
-            f"'name' {name!r} is not a valid model name: use lower-case letters, digits and '_', "
-            "starting with a letter, at most 63 characters"
-        )
-
+    # The schema guarantees the structure (types, ranges, known keys); what follows checks what it
+    # cannot: the dataset file, the estimator, the task's metrics and how the keys relate.
+    name = raw["name"]
     dataset = None
-    dataset_path = base_dir
-    if not isinstance(raw.get("dataset"), str) or not raw["dataset"]:
-        problems.append("'dataset' must give the path of the dataset configuration")
-    else:
-        dataset_path = (base_dir / raw["dataset"]).resolve()
-        try:
-            dataset = (known_datasets or {}).get(dataset_path) or load_dataset_config(dataset_path)
-        except DatasetConfigError as err:
-            problems.append(f"'dataset': {err}")
+    dataset_path = (base_dir / raw["dataset"]).resolve()
+    try:
+        dataset = (known_datasets or {}).get(dataset_path) or load_dataset_config(dataset_path)
+    except DatasetConfigError as err:
+        problems.append(f"'dataset': {err}")
 
     task = _parse_task(raw.get("task"), dataset, problems)
     accepted: set[str] | None = None
@@ -332,26 +315,19 @@ def parse_model_config(
     except ValueError as err:
         problems.append(f"'estimator': {err}")
     params = raw.get("params") or {}
-    if not isinstance(params, dict):
-        problems.append("'params' must map estimator parameter names to values")
-        params = {}
     problems += _params_problems(params, accepted)
     param_grid = raw.get("param_grid") or {}
     problems += _grid_problems(param_grid, "param_grid", accepted)
-    if isinstance(param_grid, dict):
-        both = sorted(set(params) & set(param_grid))
-        if both:
-            problems.append(f"{both} appear in both 'params' and 'param_grid'; keep each in one place")
-        param_grid = {k: v if isinstance(v, list) else [v] for k, v in param_grid.items()}
-        count = math.prod(len(v) for v in param_grid.values())
-        if count > MAX_CANDIDATES:
-            problems.append(f"'param_grid' has {count} candidates, at most {MAX_CANDIDATES} are allowed")
-    else:
-        param_grid = {}
+    both = sorted(set(params) & set(param_grid))
+    if both:
+        problems.append(f"{both} appear in both 'params' and 'param_grid'; keep each in one place")
+    param_grid = {k: v if isinstance(v, list) else [v] for k, v in param_grid.items()}
+    count = math.prod(len(v) for v in param_grid.values())
+    if count > MAX_CANDIDATES:
+        problems.append(f"'param_grid' has {count} candidates, at most {MAX_CANDIDATES} are allowed")
 
     preprocessing = _parse_preprocessing(raw.get("preprocessing") or {}, dataset, problems)
-    window_days = _int_at_least(raw, "window_days", 2, None, problems)
-    holdout_days = _int_at_least(raw, "holdout_days", 1, None, problems)
+    window_days, holdout_days = raw["window_days"], raw["holdout_days"]
     if holdout_days >= window_days:
         problems.append(
             f"'holdout_days' ({holdout_days}) must be smaller than 'window_days' ({window_days}) "
@@ -367,8 +343,8 @@ def parse_model_config(
         )
         selection_metric = DEFAULT_SELECTION_METRIC[task or "binary"]
     gate = _parse_gate(raw.get("gate") or {}, selection_metric, task, problems)
-    random_state = _int_at_least(raw, "random_state", 0, 0, problems)
-    reference_rows = _int_at_least(raw, "reference_sample_rows", 1, 10_000, problems)
+    random_state = raw.get("random_state", 0)
+    reference_rows = raw.get("reference_sample_rows", 10_000)
 
     try:
         training, drift = dag_settings(raw, "training", TRAINING_DEFAULTS), drift_settings(raw)
