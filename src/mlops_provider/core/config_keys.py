@@ -13,6 +13,15 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 
+class ConfigError(ValueError):
+    """A configuration file is missing or malformed: the message says where and what, ``problems``
+    lists each problem on its own (the whole message when there is one)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
+
+
 def did_you_mean(word: str, known: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``known``, or ``""`` when nothing is close."""
     close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.core.config_keys import ConfigError
 from mlops_provider.core.config_schema import schema_problems
 from mlops_provider.core.pipeline_config import INGEST_DEFAULTS, DagSettings, check_timezone, dag_settings
 
@@ -35,7 +36,7 @@ FEATURE_KINDS = ("numeric", "categorical", "boolean")
 COLUMN_TYPES = ("string", "int32", "int64", "float32", "float64", "bool", "date", "timestamp")
 
 
-class DatasetConfigError(ValueError):
+class DatasetConfigError(ConfigError):
     """A dataset configuration file is missing or malformed; the message names the problem."""
 
 
@@ -155,7 +156,7 @@ def parse_dataset_config(raw: dict, *, base_dir: Path, config_path: Path | None 
     where = f"{config_path}: " if config_path else ""
     problems = schema_problems("dataset", raw)
     if problems:
-        raise DatasetConfigError(f"{where}invalid dataset configuration: " + "; ".join(problems))
+        raise DatasetConfigError(f"{where}invalid dataset configuration: " + "; ".join(problems), problems)
     # The schema guarantees the structure (types, required keys, known keys, column types); what
     # follows checks what it cannot: names that must refer to each other.
     name = raw["name"]
@@ -203,7 +204,7 @@ def parse_dataset_config(raw: dict, *, base_dir: Path, config_path: Path | None 
     expectations_path = (base_dir / raw["expectations"]).resolve()
 
     if problems:
-        raise DatasetConfigError(f"{where}invalid dataset configuration: " + "; ".join(problems))
+        raise DatasetConfigError(f"{where}invalid dataset configuration: " + "; ".join(problems), problems)
     return DatasetConfig(
         name=name,
         schema=schema,

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.core.config_keys import ConfigError
 from mlops_provider.core.config_schema import schema_problems
 from mlops_provider.core.datasets import (
     FEATURE_KINDS,
@@ -81,7 +82,7 @@ _PREPROCESSING_KEYS = {
 }
 
 
-class ModelConfigError(ValueError):
+class ModelConfigError(ConfigError):
     """A model configuration file is missing or malformed; the message names every problem."""
 
 
@@ -296,7 +297,7 @@ def parse_model_config(
     where = f"{config_path}: " if config_path else ""
     problems = schema_problems("model", raw)
     if problems:
-        raise ModelConfigError(f"{where}invalid model configuration: " + "; ".join(problems))
+        raise ModelConfigError(f"{where}invalid model configuration: " + "; ".join(problems), problems)
 
     # The schema guarantees the structure (types, ranges, known keys); what follows checks what it
     # cannot: the dataset file, the estimator, the task's metrics and how the keys relate.
@@ -352,7 +353,7 @@ def parse_model_config(
     except ValueError as err:
         problems.append(str(err))
     if problems:
-        raise ModelConfigError(f"{where}invalid model configuration: " + "; ".join(problems))
+        raise ModelConfigError(f"{where}invalid model configuration: " + "; ".join(problems), problems)
     return ModelConfig(
         name=name,
         dataset=dataset.name,
