@@ -169,6 +169,11 @@ class MLflowHook(BaseHook):
             return []
         return [run.info.run_id for run in matching_runs(self.client, experiment.experiment_id, tags)]
 
+    def set_run_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        """Set ``tags`` on the run (values as strings), one call per tag."""
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, str(value))
+
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         """End the run with ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``)."""
         self.client.set_terminated(run_id, status)
