@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
     from mlops_provider.hooks._mlflow_artifacts import ArtifactTransport
+    from mlops_provider.hooks._mlflow_tracking import RunRecord
 
 MODEL_ARTIFACT_PATH = "model"
 # The experiment tag MLflow 3's UI reads to open the model-training view rather than the GenAI one.
@@ -181,6 +182,30 @@ class MLflowHook(BaseHook):
     def reopen_run(self, run_id: str) -> None:
         """Mark an ended run RUNNING again (a retried task continues the run of its earlier try)."""
         self.client.update_run(run_id, status="RUNNING")
+
+    def open_run(
+        self, experiment_name: str, *, tags: dict[str, str], match: tuple[str, ...], run_name: str
+    ) -> tuple[str, str]:
+        """``(experiment_id, run_id)``: :meth:`find_or_create_run` in the experiment ``experiment_name``,
+        which is created if needed (:meth:`get_or_create_experiment`)."""
+        experiment_id = self.get_or_create_experiment(experiment_name)
+        run_id = self.find_or_create_run(experiment_id, tags=tags, match=match, run_name=run_name)
+        return experiment_id, run_id
+
+    def get_run_record(self, run_id: str) -> RunRecord:
+        """The run's latest metric values, its tags and its start time."""
+        from mlops_provider.hooks._mlflow_tracking import read_run
+
+        return read_run(self.client, run_id)
+
+    def log_partition_inputs(
+        self, run_id: str, dataset: str, partitions: list[dict[str, Any]], *, context: str = "training"
+    ) -> None:
+        """Record ``partitions`` (``{"ds", "uri", "sha256", "rows"}`` each) of ``dataset`` as dataset
+        inputs of the run, tagged with their role ``context``."""
+        from mlops_provider.hooks._mlflow_tracking import partition_inputs
+
+        self.client.log_inputs(run_id, datasets=partition_inputs(dataset, partitions, context))
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         """Log ``params`` (values as strings, clipped to MLflow's length limit) in one call."""
