@@ -13,6 +13,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+# The kinds of stored reports: each has its folder ``reports/<kind>/`` under a dataset (see
+# ``DatasetStorageHook.report_path``) and its address in the UI plugin (see ``links.reports``).
+REPORT_KINDS = ("validation", "drift")
+
 BASE_CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;margin:0}
 body{background:#f6f8fa}

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from mlops_provider.core import partitions as parts
+from mlops_provider.core.reports import REPORT_KINDS
 from mlops_provider.exceptions import (
     InvalidConfigurationError,
     PartitionIntegrityError,
@@ -489,7 +490,7 @@ class DatasetStorageHook(BaseHook):
 
     def report_path(self, dataset: str, kind: str, ds: date | str) -> ObjectStoragePath:
         """Return the folder of the reports of one kind (validation, drift) for one date."""
-        if kind not in ("validation", "drift"):
+        if kind not in REPORT_KINDS:
             raise ValueError(f"Unknown report kind {kind!r}")
         return (
             self.root / parts.validate_dataset_name(dataset) / "reports" / kind / parts.partition_dir_name(ds)
