@@ -85,8 +85,8 @@ def get_provider_info() -> dict:
             }
         ],
         "extra-links": [
-            f"{_PACKAGE}.operators.validation.ValidationReportLink",
-            f"{_PACKAGE}.operators.drift.DriftReportLink",
+            f"{_PACKAGE}.links.reports.ValidationReportLink",
+            f"{_PACKAGE}.links.reports.DriftReportLink",
             f"{_PACKAGE}.links.mlflow.MLflowRunLink",
             f"{_PACKAGE}.links.mlflow.MLflowModelVersionLink",
         ],

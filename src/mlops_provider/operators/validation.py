@@ -6,20 +6,17 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
-
 from mlops_provider.exceptions import ValidationFailedError
+from mlops_provider.links.reports import REPORT_URL_KEY, ValidationReportLink, report_url
 from mlops_provider.operators._common import DatasetPartitionOperator, run_lineage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from airflow.sdk import Context
-    from airflow.sdk.types import TaskInstanceKey
 
     from mlops_provider.core.validation import ValidationOutcome
 
-REPORT_URL_KEY = "report_url"
 _JEMALLOC_DECAY_MS = 1000  # Arrow's default for its jemalloc pool
 
 
@@ -73,17 +70,6 @@ def _with_short_values(outcome: ValidationOutcome) -> ValidationOutcome:
     return replace(outcome, result={**outcome.result, "results": results})
 
 
-class ValidationReportLink(BaseOperatorLink):
-    """Opens the validation report (HTML) of the task's partition, served by the MLOps UI plugin."""
-
-    name = "Validation report"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
-
-        return XCom.get_value(ti_key=ti_key, key=REPORT_URL_KEY) or ""
-
-
 class GXValidatePartitionOperator(DatasetPartitionOperator):
     """Validate the ``raw`` partition of a day with the dataset's Great Expectations suite.
 
@@ -109,7 +95,6 @@ class GXValidatePartitionOperator(DatasetPartitionOperator):
         import json
 
         from mlops_provider.core.validation import render_validation_html, validate_table
-        from mlops_provider.plugins.reports import report_url
 
         config, ds, storage = self.resolve(context)
         lineage = run_lineage(context)

@@ -7,8 +7,9 @@ which a browser cannot open. ``MLOpsPlugin`` mounts a small FastAPI app at ``/ml
 
 ``kind`` is ``validation`` or ``drift``, ``ds`` a calendar date ``YYYY-MM-DD``, ``name`` ``report.html``
 (served as ``text/html``) or ``result.json`` (``application/json``). Every parameter is checked before a
-path is built from it; anything else, and a report that does not exist, is a 404. ``report_url()`` builds
-the link the operators' extra links point at.
+path is built from it (``links.reports.validate_report_address``); anything else, and a report that
+does not exist, is a 404. The address is owned by ``mlops_provider.links.reports`` (``report_url()``, the
+operators' extra links); this module only serves it, and nothing in the provider imports it.
 
 Authentication and authorization. Airflow does not authenticate plugin apps: it attaches them with
 ``app.mount()``, and a mounted app inherits none of the core API's router dependencies. So every route
@@ -41,19 +42,11 @@ try:
 except ImportError:  # Airflow versions whose task SDK does not export the plugin base class
     from airflow.plugins_manager import AirflowPlugin
 
-from mlops_provider.core import partitions
+from mlops_provider.links.reports import REPORT_MEDIA_TYPES, URL_PREFIX, validate_report_address
 
 if TYPE_CHECKING:
-    from datetime import date
-
     from fastapi import FastAPI
 
-URL_PREFIX = "/mlops"
-REPORT_KINDS = ("validation", "drift")
-REPORT_MEDIA_TYPES = {
-    "report.html": "text/html; charset=utf-8",
-    "result.json": "application/json",
-}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -63,39 +56,6 @@ SECURITY_HEADERS = {
     # A report is replaced when its date is re-run, and it is private to authenticated users.
     "Cache-Control": "private, no-cache",
 }
-
-
-def validate_report_address(dataset: str, kind: str, ds: str, name: str) -> tuple[str, str, str, str]:
-    """Return the four parts of a report address unchanged if each is valid, else raise ``ValueError``.
-
-    ``ds`` must be exactly ``YYYY-MM-DD`` and a real date (not another ISO form such as ``20240101``).
-    """
-    # ``isprintable``: the dataset pattern ends in ``$``, which also matches before a final newline.
-    if not dataset.isprintable():
-        raise ValueError(f"Invalid dataset name {dataset!r}")
-    partitions.validate_dataset_name(dataset)
-    if kind not in REPORT_KINDS:
-        raise ValueError(f"Unknown report kind {kind!r}: expected one of {', '.join(REPORT_KINDS)}.")
-    day = partitions.parse_partition_dir_name(f"ds={ds}")
-    if day is None or day.isoformat() != ds:
-        raise ValueError(f"Invalid report date {ds!r}: expected YYYY-MM-DD.")
-    if name not in REPORT_MEDIA_TYPES:
-        raise ValueError(f"Unknown report file {name!r}: expected one of {', '.join(REPORT_MEDIA_TYPES)}.")
-    return dataset, kind, ds, name
-
-
-def report_url(dataset: str, kind: str, ds: date | str, name: str = "report.html") -> str:
-    """Return the URL of a stored report in the API server, for an operator extra link.
-
-    Absolute when ``[api] base_url`` is set (it may carry a path prefix), otherwise the server-relative
-    path ``/mlops/reports/...``. Raises ``ValueError`` for an address the plugin would refuse.
-    """
-    from airflow.sdk import conf
-
-    day = partitions.to_date(ds).isoformat()
-    validate_report_address(dataset, kind, day, name)
-    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
-    return f"{base}{URL_PREFIX}/reports/{dataset}/{kind}/{day}/{name}"
 
 
 def create_app() -> FastAPI:

@@ -21,7 +21,7 @@ from importlib.metadata import entry_points
 import pytest
 
 from mlops_provider.hooks.storage import DatasetStorageHook
-from mlops_provider.plugins.reports import report_url
+from mlops_provider.links.reports import report_url
 from tests.conftest import VENV_BIN
 from tests.support.services import free_port, start_service, wait_until_healthy
 
