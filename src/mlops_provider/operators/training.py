@@ -8,13 +8,27 @@ candidates; each fit is a nested MLflow run with its model, lineage and referenc
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.core.registry_names import (
+    AIRFLOW_TRY_NUMBER_TAG,
+    MODEL_ARTIFACT_PATH,
+    PARTITIONS_TAG,
+    REFERENCE_ARTIFACT_PATH,
+    training_experiment,
+)
+from mlops_provider.core.tracking import (
+    candidate_run,
+    distinct_partitions,
+    partitions_tag,
+    training_run,
+    training_run_key,
+)
 from mlops_provider.exceptions import InsufficientDataError, InvalidConfigurationError
 from mlops_provider.links.mlflow import RUN_URL_KEY, MLflowRunLink
 from mlops_provider.operators._common import run_lineage
 from mlops_provider.operators._model import (
-    EXPERIMENT_PREFIX,
     ModelOperator,
     bounded_int,
     load_model_config,
@@ -23,23 +37,22 @@ from mlops_provider.operators._model import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from datetime import date
 
     from airflow.sdk import Context
 
+    from mlops_provider.core.datasets import DatasetConfig
+    from mlops_provider.core.models import ModelConfig
+    from mlops_provider.core.training import SplitPlan
     from mlops_provider.hooks.mlflow import MLflowHook
+    from mlops_provider.hooks.storage import DatasetStorageHook
 
 # Days at the end of the fit window whose data selects among candidates (the holdout stays unseen).
 VALIDATION_DAYS = 1
 
 
 PLAN_KEY = "plan"
-
-
-def airflow_tags(lineage: dict[str, Any]) -> dict[str, str]:
-    """MLflow tags naming the Airflow task that produced a run."""
-    return {f"airflow.{key}": str(value) for key, value in lineage.items()}
 
 
 def end_training_run_on_failure(context: Context) -> None:
@@ -51,8 +64,7 @@ def end_training_run_on_failure(context: Context) -> None:
     task, ti = context["task"], context["ti"]
     model, _ = load_model_config(task.model_config)
     hook = task.mlflow_hook()
-    tags = {"airflow.run_id": ti.run_id, "mlops.role": "training"}
-    for run_id in hook.find_runs(f"{EXPERIMENT_PREFIX}{model.name}", tags):
+    for run_id in hook.find_runs(training_experiment(model.name), training_run_key(ti.run_id)):
         hook.end_run(run_id, "FAILED")
 
 
@@ -106,25 +118,72 @@ class MLflowPrepareTrainingOperator(ModelOperator):
         self.change_window = change_window
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from datetime import timedelta
-
-        from mlops_provider.core.training import POST_CHANGE_SHARES, plan_split
-
         model, dataset = load_model_config(self.model_config)
         change = self._change_window()
+        start, end, window_days = self._window(model, context)
+        candidates = self._candidates(model)
+        split, partitions = self._split(self.storage_hook(), model, dataset, start, end, change)
+
+        window = {"start": start.isoformat(), "end": end.isoformat(), "days": window_days}
+        params = {"window_start": start, "window_end": end, "window_days": window_days}
+        params.update(grid_size=len(candidates), split_rule=split.rule)
+        run, url = self._open_training_run(model.name, context, params)
+        self.log.info(
+            "Training %s on %d days (%s..%s), %d candidates, parent run %s",
+            model.name, len(partitions), start, end, len(candidates), url,
+        )  # fmt: skip
+        plan = _training_plan(
+            model, dataset, split, partitions, candidates, run=run, window=window, post_change=bool(change)
+        )
+        context["ti"].xcom_push(key=PLAN_KEY, value=plan)
+        return plan["candidates"]
+
+    def _open_training_run(
+        self, model: str, context: Context, params: dict[str, Any]
+    ) -> tuple[dict[str, str], str]:
+        """Open (or, in a re-run, find) the DAG run's training run, log ``params`` on it and push its
+        link; return ``{"experiment_id", "parent_run_id"}`` and its URL."""
+        hook = self.mlflow_hook()
+        experiment_id, parent = hook.open_run(
+            training_experiment(model), **training_run(model, run_lineage(context))
+        )
+        hook.log_params(parent, params)
+        url = hook.run_url(experiment_id, parent)
+        context["ti"].xcom_push(key=RUN_URL_KEY, value=url)
+        return {"experiment_id": experiment_id, "parent_run_id": parent}, url
+
+    def _window(self, model: ModelConfig, context: Context) -> tuple[date, date, int]:
+        """The first and last day of the window and its length (``window_days`` over the model's)."""
+        from datetime import timedelta
+
         end = resolve_window_end(self.window_end, context)
         window_days = (
             model.window_days
             if self.window_days in (None, "")
             else bounded_int(self.window_days, "window_days", 2, 3660)
         )
+        return end - timedelta(days=window_days - 1), end, window_days
+
+    def _candidates(self, model: ModelConfig) -> list[dict[str, Any]]:
+        """The parameter candidates of the configured grid, or of ``grid_override``."""
         try:
-            candidates = model.candidates(self.grid_override or None)
+            return model.candidates(self.grid_override or None)
         except ValueError as err:
             raise InvalidConfigurationError(f"Invalid parameter grid: {err}") from None
 
-        storage = self.storage_hook()
-        start = end - timedelta(days=window_days - 1)
+    @classmethod
+    def _split(
+        cls,
+        storage: DatasetStorageHook,
+        model: ModelConfig,
+        dataset: DatasetConfig,
+        start: date,
+        end: date,
+        change: tuple[date, date] | None,
+    ) -> tuple[SplitPlan, dict[date, dict[str, Any]]]:
+        """The split of the window's validated partitions and each one's entry (uri, sha256, rows)."""
+        from mlops_provider.core.training import plan_split
+
         days = storage.list_partitions(dataset.name, "validated", start, end)
         needed = model.holdout_days + VALIDATION_DAYS + 1
         if change is None and len(days) < needed:
@@ -141,57 +200,7 @@ class MLflowPrepareTrainingOperator(ModelOperator):
             raise InsufficientDataError(
                 f"{err} Publish the days with mlops_ingest or fix end_date."
             ) from None
-        partitions = {ds: self._partition(storage, dataset.name, ds) for ds in days}
-        row_split = {
-            "seed": model.random_state,
-            "shares": dict(POST_CHANGE_SHARES),
-            "stratify_by": None if model.task == "regression" else dataset.target,
-        }
-
-        hook = self.mlflow_hook()
-        lineage = run_lineage(context)
-        experiment_id = hook.get_or_create_experiment(f"{EXPERIMENT_PREFIX}{model.name}")
-        parent = hook.find_or_create_run(
-            experiment_id,
-            tags={**airflow_tags(lineage), "mlops.role": "training", "mlops.model": model.name},
-            match=("airflow.run_id", "mlops.role"),
-            run_name=f"train {lineage['run_id']}",
-        )
-        hook.log_params(
-            parent,
-            {
-                "window_start": start,
-                "window_end": end,
-                "window_days": window_days,
-                "grid_size": len(candidates),
-                "split_rule": split.rule,
-            },
-        )
-        url = hook.run_url(experiment_id, parent)
-        context["ti"].xcom_push(key=RUN_URL_KEY, value=url)
-        indexed = [{"index": i, "params": params} for i, params in enumerate(candidates)]
-        self.log.info(
-            "Training %s on %d days (%s..%s), %d candidates, parent run %s",
-            model.name, len(days), start, end, len(candidates), url,
-        )  # fmt: skip
-        plan = {
-            "model": model.name,
-            "dataset": dataset.name,
-            "experiment_id": experiment_id,
-            "parent_run_id": parent,
-            "window": {"start": start.isoformat(), "end": end.isoformat(), "days": window_days},
-            "split": {
-                "rule": split.rule,
-                "change_days": [d.isoformat() for d in split.change_days],
-                **(row_split if change else {}),
-            },
-            "fit": _plan_entries(split.fit, partitions, row_split),
-            "selection": _plan_entries(split.selection, partitions, row_split),
-            "holdout": _plan_entries(split.holdout, partitions, row_split),
-            "candidates": indexed,
-        }
-        context["ti"].xcom_push(key=PLAN_KEY, value=plan)
-        return indexed
+        return split, {ds: cls._partition(storage, dataset.name, ds) for ds in days}
 
     def _change_window(self) -> tuple[date, date] | None:
         """The run's ``change_window`` as dates; None without one; a malformed one fails without retry."""
@@ -244,28 +253,17 @@ class SklearnTrainCandidateOperator(ModelOperator):
         self.candidate = candidate
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.core.training import features_and_target
-
         model, dataset = load_model_config(self.model_config)
         plan, params = self.plan, self.candidate["params"]
         storage = self.storage_hook()
-        X_fit, y_fit = features_and_target(
-            read_recorded_partitions(storage, dataset.name, plan["fit"]), dataset, model.task
-        )
-        X_sel, y_sel = features_and_target(
-            read_recorded_partitions(storage, dataset.name, plan["selection"]), dataset, model.task
-        )
+        fit = _features(storage, dataset, model.task, plan["fit"])
+        selection = _features(storage, dataset, model.task, plan["selection"])
 
         hook = self.mlflow_hook()
         lineage = {**run_lineage(context), "map_index": context["ti"].map_index}
         run_id = self._candidate_run(hook, plan, lineage, model.task)
-        try:
-            metrics = self._fit_and_log(hook, run_id, model, dataset, params, X_fit, y_fit, X_sel, y_sel)
-        except BaseException as err:  # the run ends with the try: KILLED when Airflow stops the task
-            killed = not isinstance(err, Exception) or type(err).__name__ == "AirflowTaskTerminated"
-            hook.end_run(run_id, "KILLED" if killed else "FAILED")
-            raise
-        hook.end_run(run_id, "FINISHED")
+        with _run_ends_with_the_try(hook, run_id):
+            metrics = self._fit_and_log(hook, run_id, model, dataset, params, *fit, *selection)
 
         url = hook.run_url(plan["experiment_id"], run_id)
         context["ti"].xcom_push(key=RUN_URL_KEY, value=url)
@@ -280,7 +278,6 @@ class SklearnTrainCandidateOperator(ModelOperator):
         from mlops_provider.core.evaluation import compute_metrics
         from mlops_provider.core.model_io import save_sklearn_model
         from mlops_provider.core.training import build_pipeline, fit_candidate, model_output
-        from mlops_provider.hooks.mlflow import MODEL_ARTIFACT_PATH
 
         plan = self.plan
         hook.log_params(run_id, {**model.params, **params})
@@ -302,27 +299,20 @@ class SklearnTrainCandidateOperator(ModelOperator):
             self._log_reference(
                 hook, run_id, model, dataset, pipeline, X_fit, Path(tmp) / "reference", (X_sel, y_sel)
             )
-        _log_lineage(hook, run_id, dataset.name, plan["fit"] + plan["selection"])
+        partitions = distinct_partitions(plan["fit"] + plan["selection"])
+        hook.log_partition_inputs(run_id, dataset.name, partitions)
+        hook.set_run_tags(run_id, {PARTITIONS_TAG: partitions_tag(dataset.name, partitions)})
         return metrics
 
     @staticmethod
     def _candidate_run(hook: MLflowHook, plan: dict[str, Any], lineage: dict[str, Any], task: str) -> str:
         """The nested run of this candidate: a retry reopens the run of the earlier try (one run per
         candidate, whose ``airflow.try_number`` tag says which try wrote it last)."""
-        tags = {
-            **airflow_tags(lineage),
-            "mlflow.parentRunId": plan["parent_run_id"],
-            "mlops.role": "candidate",
-            "mlops.task": task,
-        }
         run_id = hook.find_or_create_run(
-            plan["experiment_id"],
-            tags=tags,
-            match=("mlflow.parentRunId", "airflow.map_index", "mlops.role"),
-            run_name=f"candidate {lineage['map_index']}",
+            plan["experiment_id"], **candidate_run(plan["parent_run_id"], lineage, task)
         )
         hook.reopen_run(run_id)
-        hook.client.set_tag(run_id, "airflow.try_number", str(lineage["try_number"]))
+        hook.set_run_tags(run_id, {AIRFLOW_TRY_NUMBER_TAG: str(lineage["try_number"])})
         return run_id
 
     @staticmethod
@@ -353,7 +343,7 @@ class SklearnTrainCandidateOperator(ModelOperator):
         )
         folder.mkdir(parents=True, exist_ok=True)
         profile.write(folder)
-        hook.upload_artifacts(run_id, folder, "reference")
+        hook.upload_artifacts(run_id, folder, REFERENCE_ARTIFACT_PATH)
 
 
 def _plan_entries(slices, partitions: dict, row_split: dict[str, Any]) -> list[dict[str, Any]]:
@@ -371,30 +361,59 @@ def _plan_entries(slices, partitions: dict, row_split: dict[str, Any]) -> list[d
     ]
 
 
-def _log_lineage(hook: MLflowHook, run_id: str, dataset: str, partitions: list[dict[str, Any]]) -> None:
-    """Record the exact input partitions: as MLflow dataset inputs and as one compact tag.
+@contextmanager
+def _run_ends_with_the_try(hook: MLflowHook, run_id: str) -> Iterator[None]:
+    """End the run as the task's try ends: FINISHED, FAILED, or KILLED when Airflow stops the task."""
+    try:
+        yield
+    except BaseException as err:
+        killed = not isinstance(err, Exception) or type(err).__name__ == "AirflowTaskTerminated"
+        hook.end_run(run_id, "KILLED" if killed else "FAILED")
+        raise
+    hook.end_run(run_id, "FINISHED")
 
-    A day split by row appears in several parts of the plan; it is recorded once.
-    """
-    import json
 
-    partitions = list({part["ds"]: part for part in partitions}.values())
+def _training_plan(
+    model: ModelConfig,
+    dataset: DatasetConfig,
+    split: SplitPlan,
+    partitions: dict[date, dict[str, Any]],
+    candidates: list[dict[str, Any]],
+    *,
+    run: dict[str, str],
+    window: dict[str, Any],
+    post_change: bool,
+) -> dict[str, Any]:
+    """The plan pushed to XCom: model, ``run`` (experiment and parent run ids), window, split,
+    the fit / selection / holdout partition entries and the indexed candidates."""
+    from mlops_provider.core.training import POST_CHANGE_SHARES
 
-    from mlflow.entities import Dataset, DatasetInput, InputTag
+    row_split = {
+        "seed": model.random_state,
+        "shares": dict(POST_CHANGE_SHARES),
+        "stratify_by": None if model.task == "regression" else dataset.target,
+    }
+    return {
+        "model": model.name,
+        "dataset": dataset.name,
+        **run,
+        "window": window,
+        "split": {
+            "rule": split.rule,
+            "change_days": [d.isoformat() for d in split.change_days],
+            **(row_split if post_change else {}),
+        },
+        "fit": _plan_entries(split.fit, partitions, row_split),
+        "selection": _plan_entries(split.selection, partitions, row_split),
+        "holdout": _plan_entries(split.holdout, partitions, row_split),
+        "candidates": [{"index": i, "params": params} for i, params in enumerate(candidates)],
+    }
 
-    inputs = [
-        DatasetInput(
-            dataset=Dataset(
-                name=f"{dataset}/ds={part['ds']}",
-                digest=part["sha256"][:36],
-                source_type="mlops-partition",
-                source=json.dumps({"uri": part["uri"], "sha256": part["sha256"]}),
-                profile=json.dumps({"num_rows": part["rows"]}),
-            ),
-            tags=[InputTag("mlflow.data.context", "training")],
-        )
-        for part in partitions
-    ]
-    hook.client.log_inputs(run_id, datasets=inputs)
-    compact = ",".join(f"{part['ds']}:{part['sha256'][:12]}" for part in partitions)
-    hook.client.set_tag(run_id, "mlops.partitions", f"{dataset}@{compact}"[:7900])
+
+def _features(
+    storage: DatasetStorageHook, dataset: DatasetConfig, task: str, partitions: list[dict[str, Any]]
+) -> tuple[Any, Any]:
+    """Features and target of the plan's ``partitions`` (each checked against its recorded sha256)."""
+    from mlops_provider.core.training import features_and_target
+
+    return features_and_target(read_recorded_partitions(storage, dataset.name, partitions), dataset, task)
