@@ -18,6 +18,10 @@ MODEL_ARTIFACT_PATH = "model"
 """The fitted scikit-learn pipeline, as an MLflow model."""
 REFERENCE_ARTIFACT_PATH = "reference"
 """The training data profile the drift check compares recent data with."""
+MODEL_CARD_ARTIFACT_FILE = "model_card.md"
+"""The challenger's model card (also the registered version's description)."""
+EVALUATION_ARTIFACT_PATH = "evaluation"
+"""The challenger's holdout plots and ``evaluation.json``."""
 
 # --- run roles (tag ROLE) ----------------------------------------------------------------------------
 ROLE_TAG = "mlops.role"

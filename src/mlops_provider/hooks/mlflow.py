@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 
+from mlops_provider.core.registry_names import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MODEL_ARTIFACT_PATH
 from mlops_provider.exceptions import InvalidConfigurationError
 
 if TYPE_CHECKING:
@@ -22,12 +23,9 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
     from mlops_provider.hooks._mlflow_artifacts import ArtifactTransport
+    from mlops_provider.hooks._mlflow_registry import ModelRegistry
     from mlops_provider.hooks._mlflow_tracking import RunRecord
 
-MODEL_ARTIFACT_PATH = "model"
-# The experiment tag MLflow 3's UI reads to open the model-training view rather than the GenAI one.
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-EXPERIMENT_KIND = "custom_model_development"
 _METRICS_PER_BATCH = 900  # MLflow accepts at most 1,000 metrics per log_batch call
 
 _ALLOWED_SCHEMES = ("http", "https")
@@ -255,79 +253,16 @@ class MLflowHook(BaseHook):
             self.client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return experiment.experiment_id
 
-    def ensure_registered_model(self, name: str, description: str = "") -> None:
-        """Create the registered model ``name`` if needed; give it ``description`` if one is set."""
-        from mlflow.exceptions import MlflowException
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        """The model registry of this connection: versions, aliases, gate records, audit."""
+        from mlops_provider.hooks._mlflow_registry import ModelRegistry
 
-        try:
-            self.client.create_registered_model(name, description=description or None)
-            return
-        except MlflowException as err:
-            if err.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        if description and self.client.get_registered_model(name).description != description:
-            self.client.update_registered_model(name, description=description)
+        return ModelRegistry(self.client)
 
     def get_version_by_alias(self, name: str, alias: str) -> ModelVersion | None:
         """The version of registered model ``name`` that ``alias`` points to, or None."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return self.client.get_model_version_by_alias(name, alias)
-        except MlflowException as err:
-            if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
-                return None
-            raise
-
-    def register_run_model(
-        self, name: str, run_id: str, *, tags: dict[str, str] | None = None, description: str = ""
-    ) -> tuple[ModelVersion, bool]:
-        """Register the model logged by ``run_id`` as a version of ``name``, at most once.
-
-        The lowest version registered from that run is the run's version: a retried or re-run
-        task gets it back, and a create the client re-sent (two versions from one run) is
-        detected by re-reading after the create; the extra versions are tagged
-        ``mlops.duplicate_of`` (kept, never returned). Returns ``(version, created)``.
-        """
-        from mlops_provider.hooks._mlflow_registry import archive_duplicate_versions, versions_of_run
-
-        existing = versions_of_run(self.client, name, run_id)
-        if existing:
-            return archive_duplicate_versions(self.client, name, existing), False
-        self.ensure_registered_model(name)
-        source = f"{self.client.get_run(run_id).info.artifact_uri.rstrip('/')}/{MODEL_ARTIFACT_PATH}"
-        self.client.create_model_version(
-            name, source, run_id=run_id, tags=tags or {}, description=description
-        )
-        return archive_duplicate_versions(self.client, name, versions_of_run(self.client, name, run_id)), True
-
-    def move_alias(
-        self, name: str, alias: str, version: str, *, token: str, expected: Any = None
-    ) -> str | None:
-        """Move ``alias`` of ``name`` to ``version`` if it still points to ``expected``; verify after.
-
-        ``token`` names the writer (e.g. the Airflow run and task); ``expected`` is the version read
-        before (None: no alias yet; ``hooks._mlflow_registry.ANY``: whatever it holds). Returns
-        the version it pointed to before.
-
-        :raises RegistryRaceError: the alias changed since it was read, or another writer moved it
-            while this one did (its target is restored). Retryable.
-        """
-        from mlops_provider.hooks._mlflow_registry import guarded_alias_move
-
-        return guarded_alias_move(self.client, name, alias, version, token=token, expected=expected)
-
-    def append_audit(self, name: str, record: dict[str, Any]) -> int:
-        """Append ``record`` (with an ``event_id``) to the audit of ``name`` once; its sequence number."""
-        from mlops_provider.hooks._mlflow_registry import append_audit
-
-        return append_audit(self.client, name, record)
-
-    def audit_records(self, name: str) -> list[dict[str, Any]]:
-        """The audit of registered model ``name`` (promotions, rollbacks), oldest first."""
-        from mlops_provider.hooks._mlflow_registry import audit_records
-
-        return audit_records(self.client, name)
+        return self.registry.version_by_alias(name, alias)
 
     def load_sklearn_model(self, name: str, *, version: str | None = None, alias: str | None = None):
         """Load a registered scikit-learn model from this connection's registry (by version or alias)."""

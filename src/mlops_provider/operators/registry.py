@@ -4,16 +4,23 @@ Promotion moves MLflow aliases (``challenger``, ``champion``), never stages. Mov
 compare-and-set: the champion read when evaluation began must still be the champion just before the
 alias moves, so a newer champion (promoted by another run meanwhile) is never overwritten. Both
 operators run in the Airflow pool :data:`REGISTRY_POOL` (one slot), and every move is verified after
-the write (``MLflowHook.move_alias``). Each promotion and rollback is appended to the registered
-model's audit (``MLflowHook.audit_records``).
+the write. Each promotion and rollback is appended to the registered model's audit. The registry
+calls themselves are ``MLflowHook.registry``'s (``hooks._mlflow_registry.ModelRegistry``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlops_provider.exceptions import InvalidConfigurationError, ModelNotFoundError
-from mlops_provider.hooks._mlflow_registry import ANY
+from mlops_provider.core.registry_names import CHALLENGER, CHAMPION, MODEL_CARD_ARTIFACT_FILE
+from mlops_provider.core.registry_records import (
+    audit_record,
+    parent_run_tags,
+    registration_tags,
+    rollback_tags,
+    writer_token,
+)
+from mlops_provider.exceptions import InvalidConfigurationError
 from mlops_provider.links.mlflow import MODEL_VERSION_URL_KEY, MLflowModelVersionLink
 from mlops_provider.operators._common import run_lineage
 from mlops_provider.operators._model import ModelOperator, load_model_config
@@ -22,19 +29,16 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Context
+    from mlflow.entities.model_registry import ModelVersion
 
+    from mlops_provider.core.datasets import DatasetConfig
+    from mlops_provider.core.models import ModelConfig
+    from mlops_provider.core.promotion import GateDecision
+    from mlops_provider.hooks._mlflow_registry import ModelRegistry
     from mlops_provider.hooks.mlflow import MLflowHook
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 # One slot: alias moves of register and rollback never interleave (created by the stack / compose).
 REGISTRY_POOL = "mlops_registry"
-
-
-def _writer(context: Context, action: str) -> str:
-    """Who writes: ``<action>:<dag_id>/<run_id>``, the same on every try of the task."""
-    ti = context["ti"]
-    return f"{action}:{ti.dag_id}/{ti.run_id}"
 
 
 def _now() -> str:
@@ -48,23 +52,6 @@ def _triggered_by(context: Context) -> str:
     return str(
         getattr(dag_run, "triggering_user_name", None) or getattr(dag_run, "run_type", "") or "unknown"
     )
-
-
-def _close_parent_run(
-    hook: MLflowHook, plan: dict[str, Any], challenger: dict[str, Any], version: str, verdict: str, url: str
-) -> None:
-    """Give the training parent run the chosen candidate's metrics and links, then end it FINISHED."""
-    parent = plan["parent_run_id"]
-    hook.log_metrics(parent, challenger["metrics"], prefix="holdout_")
-    for key, value in {
-        "mlops.challenger_run_id": challenger["run_id"],
-        "mlops.challenger_run_url": hook.run_url(plan["experiment_id"], challenger["run_id"]),
-        "mlops.model_version": version,
-        "mlops.model_version_url": url,
-        "mlops.gate.decision": verdict,
-    }.items():
-        hook.client.set_tag(parent, key, value)
-    hook.end_run(parent, "FINISHED")
 
 
 class MLflowRegisterModelOperator(ModelOperator):
@@ -97,65 +84,88 @@ class MLflowRegisterModelOperator(ModelOperator):
         self.reason = reason
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.core.model_card import render_model_card
-        from mlops_provider.core.promotion import GateDecision, confirm_promotion
-
         model, dataset = load_model_config(self.model_config)
-        plan, evaluation = self.plan, self.evaluation
-        challenger = evaluation["challenger"]
-        hook = self.mlflow_hook()
+        run_id = self.evaluation["challenger"]["run_id"]
         lineage = run_lineage(context)
-
-        tags = {
-            "airflow.dag_id": lineage["dag_id"],
-            "airflow.run_id": lineage["run_id"],
-            "mlops.reason": (self.reason or "")[:5000],
-            "mlops.window": f"{plan['window']['start']}..{plan['window']['end']}",
-        }
-        hook.ensure_registered_model(model.name, model.description)
-        version, created = hook.register_run_model(model.name, challenger["run_id"], tags=tags)
-        writer = _writer(context, "register")
-        hook.move_alias(model.name, CHALLENGER, version.version, token=writer, expected=ANY)
-
-        decision = GateDecision.from_dict(evaluation["decision"])
-        current = hook.get_version_by_alias(model.name, CHAMPION)
-        current_version = current.version if current else None
-        if current_version == version.version:  # a previous try of this task already moved the alias
-            promoted = True
-            current_version = version.tags.get("mlops.previous_champion") or decision.champion_version
-        else:
-            decision = confirm_promotion(decision, current_version)
-            promoted = decision.promote
-            if promoted:
-                hook.move_alias(model.name, CHAMPION, version.version, token=writer, expected=current_version)
-                hook.client.set_model_version_tag(
-                    model.name, version.version, "mlops.previous_champion", str(current_version or "")
-                )
+        token = writer_token("register", lineage["dag_id"], lineage["run_id"])
+        hook = self.mlflow_hook()
+        version, created = hook.registry.register_challenger(
+            model.name,
+            run_id,
+            token=token,
+            description=model.description,
+            tags=registration_tags(lineage["dag_id"], lineage["run_id"], self.reason, self.plan["window"]),
+        )
+        decision, promoted, previous = self._promote(hook.registry, model.name, version, token)
         if promoted:
-            hook.append_audit(
+            hook.registry.append_audit(
                 model.name,
-                {
-                    "event_id": f"{writer}:{version.version}",
-                    "action": "promote",
-                    "version": version.version,
-                    "from_version": current_version,
-                    "at": _now(),
-                    "by": _triggered_by(context),
-                    "airflow_run_id": lineage["run_id"],
-                    "reason": decision.reason,
-                },
+                audit_record(
+                    "promote",
+                    event_id=f"{token}:{version.version}",
+                    version=version.version,
+                    from_version=previous,
+                    at=_now(),
+                    by=_triggered_by(context),
+                    airflow_run_id=lineage["run_id"],
+                    reason=decision.reason,
+                ),
             )
         verdict = "promoted" if promoted else "rejected"
-        hook.client.set_model_version_tag(model.name, version.version, "mlops.gate.decision", verdict)
-        hook.client.set_model_version_tag(
-            model.name, version.version, "mlops.gate.reason", decision.reason[:5000]
-        )
-        hook.client.set_tag(challenger["run_id"], "mlops.gate.decision", verdict)
-        hook.client.set_tag(challenger["run_id"], "mlops.gate.reason", decision.reason[:5000])
+        hook.registry.record_gate(model.name, version.version, run_id, verdict, decision.reason)
+        card = self._model_card(model, dataset, version.version, decision, lineage)
+        hook.upload_artifact_bytes(run_id, MODEL_CARD_ARTIFACT_FILE, card.encode())
+        hook.registry.describe_version(model.name, version.version, card)
 
-        card = render_model_card(
+        url = hook.model_version_url(model.name, version.version)
+        self._close_parent_run(hook, version.version, verdict, url)
+        context["ti"].xcom_push(key=MODEL_VERSION_URL_KEY, value=url)
+        self._log_verdict(model.name, version.version, decision, url)
+        return {
+            "model": model.name,
+            "version": version.version,
+            "created": created,
+            "run_id": run_id,
+            "aliases": [CHALLENGER, CHAMPION] if promoted else [CHALLENGER],
+            "promoted": promoted,
+            "previous_champion": previous,
+            "reason": decision.reason,
+        }
+
+    def _promote(
+        self, registry: ModelRegistry, name: str, version: ModelVersion, token: str
+    ) -> tuple[GateDecision, bool, str | None]:
+        """Confirm the evaluation's decision against the champion now and move ``champion`` if it holds.
+
+        Returns the final decision, whether the version is champion, and the champion before it.
+        """
+        from mlops_provider.core.promotion import GateDecision, confirm_promotion
+        from mlops_provider.core.registry_names import PREVIOUS_CHAMPION_TAG
+
+        decision = GateDecision.from_dict(self.evaluation["decision"])
+        current = registry.champion(name)
+        current_version = current.version if current else None
+        if current_version == version.version:  # a previous try of this task already moved the alias
+            return decision, True, version.tags.get(PREVIOUS_CHAMPION_TAG) or decision.champion_version
+        decision = confirm_promotion(decision, current_version)
+        if decision.promote:
+            registry.promote(name, version.version, previous=current_version, token=token)
+        return decision, decision.promote, current_version
+
+    def _model_card(
+        self,
+        model: ModelConfig,
+        dataset: DatasetConfig,
+        version: str,
+        decision: GateDecision,
+        lineage: dict[str, Any],
+    ) -> str:
+        from mlops_provider.core.model_card import render_model_card
+
+        plan, challenger = self.plan, self.evaluation["challenger"]
+        return render_model_card(
             model_name=model.name,
-            version=version.version,
+            version=version,
             data_window={
                 **plan["window"],
                 "fit": plan["fit"],
@@ -169,34 +179,29 @@ class MLflowRegisterModelOperator(ModelOperator):
             task=model.task,
             classes=dataset.target_classes,
         )
-        hook.upload_artifact_bytes(challenger["run_id"], "model_card.md", card.encode())
-        hook.client.update_model_version(model.name, version.version, description=card[:60000])
 
-        url = hook.model_version_url(model.name, version.version)
-        _close_parent_run(hook, plan, challenger, version.version, verdict, url)
-        context["ti"].xcom_push(key=MODEL_VERSION_URL_KEY, value=url)
-        if promoted:
-            self.log.info(
-                "Promoted %s version %s to champion: %s (%s)",
-                model.name,
-                version.version,
-                decision.reason,
-                url,
-            )
+    def _close_parent_run(self, hook: MLflowHook, version: str, verdict: str, url: str) -> None:
+        """Give the training parent run the chosen candidate's metrics and links, then end it FINISHED."""
+        plan, challenger = self.plan, self.evaluation["challenger"]
+        parent = plan["parent_run_id"]
+        hook.log_metrics(parent, challenger["metrics"], prefix="holdout_")
+        hook.set_run_tags(
+            parent,
+            parent_run_tags(
+                challenger_run_id=challenger["run_id"],
+                challenger_run_url=hook.run_url(plan["experiment_id"], challenger["run_id"]),
+                version=version,
+                version_url=url,
+                verdict=verdict,
+            ),
+        )
+        hook.end_run(parent, "FINISHED")
+
+    def _log_verdict(self, name: str, version: str, decision: GateDecision, url: str) -> None:
+        if decision.promote:
+            self.log.info("Promoted %s version %s to champion: %s (%s)", name, version, decision.reason, url)
         else:
-            self.log.warning(
-                "Version %s of %s NOT promoted: %s (%s)", version.version, model.name, decision.reason, url
-            )
-        return {
-            "model": model.name,
-            "version": version.version,
-            "created": created,
-            "run_id": challenger["run_id"],
-            "aliases": [CHALLENGER, CHAMPION] if promoted else [CHALLENGER],
-            "promoted": promoted,
-            "previous_champion": current_version,
-            "reason": decision.reason,
-        }
+            self.log.warning("Version %s of %s NOT promoted: %s (%s)", version, name, decision.reason, url)
 
 
 class MLflowRollbackChampionOperator(ModelOperator):
@@ -219,45 +224,31 @@ class MLflowRollbackChampionOperator(ModelOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         model, _ = load_model_config(self.model_config)
         version = self._checked_version()
-        reason = str(self.reason or "").strip()
-        if len(reason) < 3:
-            raise InvalidConfigurationError("A rollback needs a reason (at least 3 characters).")
+        reason = self._checked_reason()
         hook = self.mlflow_hook()
-        target = self._existing_version(hook, model.name, version)
-        writer = _writer(context, "rollback")
-        done = [r for r in hook.audit_records(model.name) if r.get("event_id") == writer]
-        current = hook.get_version_by_alias(model.name, CHAMPION)
-        if done and current is not None and current.version == target:  # an earlier try finished
-            previous = done[0].get("from_version")
-        else:
-            previous = current.version if current else None
-            hook.move_alias(model.name, CHAMPION, target, token=writer, expected=previous)
+        registry = hook.registry
+        target = registry.ready_version(model.name, version).version
         lineage = run_lineage(context)
+        token = writer_token("rollback", lineage["dag_id"], lineage["run_id"])
+        previous = registry.rollback(model.name, target, token=token)
         at, by = _now(), _triggered_by(context)
-        # The version's tags show its latest rollback; the audit keeps every one.
-        record = {
-            "mlops.rollback.reason": reason[:5000],
-            "mlops.rollback.by": by,
-            "mlops.rollback.at": at,
-            "mlops.rollback.from_version": str(previous or ""),
-            "mlops.rollback.airflow_run_id": lineage["run_id"],
-        }
-        for key, value in record.items():
-            hook.client.set_model_version_tag(model.name, target, key, value)
-        seq = hook.append_audit(
+        registry.record_rollback(
             model.name,
-            {
-                "event_id": writer,
-                "action": "rollback",
-                "version": target,
-                "from_version": previous,
-                "at": at,
-                "by": by,
-                "airflow_run_id": lineage["run_id"],
-                "reason": reason,
-            },
+            target,
+            rollback_tags(
+                reason=reason, by=by, at=at, from_version=previous, airflow_run_id=lineage["run_id"]
+            ),
+            audit_record(
+                "rollback",
+                event_id=token,
+                version=target,
+                from_version=previous,
+                at=at,
+                by=by,
+                airflow_run_id=lineage["run_id"],
+                reason=reason,
+            ),
         )
-        hook.client.set_model_version_tag(model.name, target, "mlops.rollback.audit_seq", str(seq))
         context["ti"].xcom_push(key=MODEL_VERSION_URL_KEY, value=hook.model_version_url(model.name, target))
         self.log.info("Rolled %s champion back from %s to %s: %s", model.name, previous, target, reason)
         return {"model": model.name, "champion": target, "previous_champion": previous, "reason": reason}
@@ -271,16 +262,8 @@ class MLflowRollbackChampionOperator(ModelOperator):
             raise InvalidConfigurationError(f"version must be >= 1, not {version}")
         return str(version)
 
-    @staticmethod
-    def _existing_version(hook: MLflowHook, name: str, version: str) -> str:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            found = hook.client.get_model_version(name, version)
-        except MlflowException as err:
-            if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                raise ModelNotFoundError(f"Registered model {name!r} has no version {version}") from None
-            raise
-        if found.status != "READY":
-            raise ModelNotFoundError(f"Version {version} of {name!r} is {found.status}, not READY")
-        return found.version
+    def _checked_reason(self) -> str:
+        reason = str(self.reason or "").strip()
+        if len(reason) < 3:
+            raise InvalidConfigurationError("A rollback needs a reason (at least 3 characters).")
+        return reason
