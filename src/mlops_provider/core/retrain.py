@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from mlops_provider.core.drift import DriftPolicy
+from mlops_provider.core import registry_names
 
 RULES = ("feature_share", "prediction", "performance")
 
@@ -30,8 +30,9 @@ class RetrainDecision:
 
 
 def retrain_run_id(model: str, day: date) -> str:
-    """The run id of the training a drift check of ``day`` triggers: the same for every re-run."""
-    return f"drift__{model}__{day.isoformat()}"
+    """The run id of the training a drift check of ``day`` triggers: the same for every re-run
+    (:func:`~mlops_provider.core.registry_names.retrain_run_id`)."""
+    return registry_names.retrain_run_id(model, day.isoformat())
 
 
 def cooldown_run_ids(model: str, day: date, cooldown_days: int) -> list[str]:
@@ -49,6 +50,8 @@ def retrain_rules(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
     :raises ValueError: the summary's ``policy`` is invalid.
     """
+    from mlops_provider.core.drift import DriftPolicy  # numpy: paid when a decision is made, not on import
+
     policy = DriftPolicy.from_overrides(summary.get("policy"))
     drifted = summary.get("drifted_features") or []
     prediction = summary.get("prediction") or {}

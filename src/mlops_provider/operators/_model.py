@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from mlops_provider.core.datasets import DatasetConfig
     from mlops_provider.core.models import ModelConfig
 
-EXPERIMENT_PREFIX = "mlops/"
-
 
 def load_model_config(path: str) -> tuple[ModelConfig, DatasetConfig]:
     """Load a model configuration and its dataset's; a bad file fails the task without retry."""

@@ -14,30 +14,30 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 
+from mlops_provider.core.registry_names import (
+    AIRFLOW_LAST_RUN_ID_TAG,
+    CHAMPION,
+    REFERENCE_ARTIFACT_PATH,
+    WINDOW_TAG,
+    monitoring_experiment,
+)
 from mlops_provider.exceptions import InvalidConfigurationError
+from mlops_provider.links.reports import REPORT_URL_KEY, DriftReportLink, report_url
 from mlops_provider.operators._model import (
-    EXPERIMENT_PREFIX,
     ModelOperator,
     as_bool,
     bounded_int,
     load_model_config,
 )
 from mlops_provider.operators._model import resolve_window_end as resolve_check_date
-from mlops_provider.operators.validation import REPORT_URL_KEY, ValidationReportLink
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import date
 
     from airflow.sdk import Context
 
-CHAMPION = "champion"
-REFERENCE_ARTIFACT_PATH = "reference"
-
-
-class DriftReportLink(ValidationReportLink):
-    """Opens the drift report (HTML) of the check, served by the MLOps UI plugin."""
-
-    name = "Drift report"
+    from mlops_provider.hooks.mlflow import MLflowHook
 
 
 class MLflowDriftCheckOperator(ModelOperator):
@@ -77,35 +77,62 @@ class MLflowDriftCheckOperator(ModelOperator):
         self.policy = policy
 
     def execute(self, context: Context) -> dict[str, Any]:
-        import functools
-        from datetime import timedelta
-
         model, dataset = load_model_config(self.model_config)
         thresholds, policy = self._thresholds(), self._policy(model.drift.policy)
-        day = resolve_check_date(self.check_date, context)
-        window_days = bounded_int(self.window_days, "window_days", 1, 90)
-        start = day - timedelta(days=window_days - 1)
-        base = {
-            "model": model.name,
-            "dataset": dataset.name,
-            "ds": day.isoformat(),
-            "window": {"start": start.isoformat(), "end": day.isoformat()},
-        }
+        start, day = self._window(context)
+        base = {"model": model.name, "dataset": dataset.name, "ds": day.isoformat()}
+        base["window"] = {"start": start.isoformat(), "end": day.isoformat()}
         hook = self.mlflow_hook()
         champion = hook.get_version_by_alias(model.name, CHAMPION)
-        if champion is None:
-            message = f"No champion of {model.name!r} yet: nothing to compare with; train one first."
-            self.log.warning(message)
-            return {**base, "status": "no_champion", "drifted": False, "message": message}
         storage = self.storage_hook()
-        days = storage.list_partitions(dataset.name, "validated", start, day)
-        if not days:
-            message = f"No validated partition of {dataset.name!r} in {start}..{day}: nothing to check."
-            self.log.warning(message)
-            return {**base, "status": "no_data", "drifted": False, "message": message}
+        days = storage.list_partitions(dataset.name, "validated", start, day) if champion else []
+        if champion is None or not days:
+            return self._nothing_to_check(base, champion is None)
 
-        # The champion is downloaded at most once: the prediction drift and the realised performance
-        # both score it.
+        summary, report, profile_rows, since = self._check(
+            hook, storage, model, dataset, champion, days, thresholds, policy, base
+        )
+        summary["report_uri"] = self._write_report(storage, dataset.name, day, report, summary)
+        self._log_monitoring(hook, model.name, champion.version, day, report, context, since)
+        self._log_performance(hook, model.name, champion.version, summary["performance"], since)
+        context["ti"].xcom_push(key=REPORT_URL_KEY, value=report_url(dataset.name, "drift", day.isoformat()))
+        self.log.info(
+            "Drift of %s over %s..%s vs champion v%s (%d reference rows): dataset drift %s, share %s, "
+            "drifted %s; report %s",
+            model.name, start, day, champion.version, profile_rows, summary["drifted"], summary["share"],
+            summary["drifted_features"], summary["report_uri"],
+        )  # fmt: skip
+        return summary
+
+    def _window(self, context: Context) -> tuple[date, date]:
+        """The first and last day of the ``window_days`` days the check compares."""
+        from datetime import timedelta
+
+        day = resolve_check_date(self.check_date, context)
+        return day - timedelta(days=bounded_int(self.window_days, "window_days", 1, 90) - 1), day
+
+    def _nothing_to_check(self, base: dict[str, Any], no_champion: bool) -> dict[str, Any]:
+        """The summary of a check that compared nothing: no champion yet, or no data in the window."""
+        if no_champion:
+            status = "no_champion"
+            message = f"No champion of {base['model']!r} yet: nothing to compare with; train one first."
+        else:
+            status = "no_data"
+            window = f"{base['window']['start']}..{base['window']['end']}"
+            message = f"No validated partition of {base['dataset']!r} in {window}: nothing to check."
+        self.log.warning(message)
+        return {**base, "status": status, "drifted": False, "message": message}
+
+    def _check(self, hook, storage, model, dataset, champion, days, thresholds, policy, base):
+        """Compare the window with the champion's reference and score its realised performance.
+
+        Returns the summary (without ``report_uri``), the report, the reference's row count and the
+        champion's training end. The champion is downloaded at most once: the prediction drift and the
+        realised performance both score it.
+        """
+        import functools
+        from datetime import date
+
         champion_model = functools.cache(
             lambda: hook.load_sklearn_model(model.name, version=champion.version)
         )
@@ -120,21 +147,9 @@ class MLflowDriftCheckOperator(ModelOperator):
             **report.summary(),
         }
         summary["performance"], since = self._performance(
-            hook, storage, model, dataset, champion, champion_model, day
+            hook, storage, model, dataset, champion, champion_model, date.fromisoformat(base["ds"])
         )
-        summary["report_uri"] = self._write_report(storage, dataset.name, day, report, summary)
-        self._log_monitoring(hook, model.name, champion.version, day, report, context, since)
-        self._log_performance(hook, model.name, champion.version, summary["performance"], since)
-        from mlops_provider.plugins.reports import report_url
-
-        context["ti"].xcom_push(key=REPORT_URL_KEY, value=report_url(dataset.name, "drift", day.isoformat()))
-        self.log.info(
-            "Drift of %s over %s..%s vs champion v%s (%d reference rows): dataset drift %s, share %s, "
-            "drifted %s; report %s",
-            model.name, start, day, champion.version, profile_rows, summary["drifted"], summary["share"],
-            summary["drifted_features"], summary["report_uri"],
-        )  # fmt: skip
-        return summary
+        return summary, report, profile_rows, since
 
     def _thresholds(self):
         from mlops_provider.core.drift import DriftThresholds
@@ -229,18 +244,14 @@ class MLflowDriftCheckOperator(ModelOperator):
         Timestamp = the check day, step = days from the champion's training end (``since``) to it: the
         same readable axis as the realised-performance series, and a re-run of a day keeps its step.
         """
-        from datetime import datetime, time, timezone
-
         from mlops_provider.core.performance import days_since
+        from mlops_provider.core.tracking import day_timestamp_ms, drift_scores
 
         run_id = _monitoring_run(hook, model, version)
-        scores = {"drift_share": report.share}
-        scores.update({f"drift.{f.name}.{f.metric}": f.score for f in report.features})
-        if report.prediction is not None:
-            scores[f"drift.prediction.{report.prediction.metric}"] = report.prediction.score
-        stamp = int(datetime.combine(day, time(), tzinfo=timezone.utc).timestamp() * 1000)
-        hook.log_metrics(run_id, scores, step=days_since(day, since), timestamp_ms=stamp)
-        hook.client.set_tag(run_id, "airflow.last_run_id", context["ti"].run_id)
+        hook.log_metrics(
+            run_id, drift_scores(report), step=days_since(day, since), timestamp_ms=day_timestamp_ms(day)
+        )
+        hook.set_run_tags(run_id, {AIRFLOW_LAST_RUN_ID_TAG: context["ti"].run_id})
         hook.end_run(run_id, "FINISHED")
 
     def _performance(
@@ -252,24 +263,18 @@ class MLflowDriftCheckOperator(ModelOperator):
         (rows whose label is still null are left out) with the gate metric, against the gate's
         minimum and the champion's ``holdout_<metric>`` (see :mod:`mlops_provider.core.performance`).
         """
-        from datetime import date, datetime, timezone
-
         import pyarrow as pa
         import pyarrow.compute as pc
 
         from mlops_provider.core.performance import assess_performance, labelled_days, no_performance
+        from mlops_provider.core.tracking import training_end
         from mlops_provider.core.training import features_and_target, model_output
 
         policy, metric = model.drift, model.gate.metric
-        run = hook.client.get_run(champion.run_id)
-        window = (champion.tags or {}).get("mlops.window", "")
-        since = (
-            date.fromisoformat(window.split("..")[-1])
-            if ".." in window
-            else datetime.fromtimestamp(run.info.start_time / 1000, tz=timezone.utc).date()
-        )
+        run = hook.get_run_record(champion.run_id)
+        since = training_end((champion.tags or {}).get(WINDOW_TAG, ""), run.start_time_ms)
         baseline = {
-            "champion_holdout": run.data.metrics.get(f"holdout_{metric}"),
+            "champion_holdout": run.metrics.get(f"holdout_{metric}"),
             "minimum": model.gate.minimums.get(metric),
             "margin": policy.performance_margin,
         }
@@ -297,38 +302,30 @@ class MLflowDriftCheckOperator(ModelOperator):
 
         Timestamp: the newest scored day; step: days from the champion's training end to that day.
         """
-        from datetime import date, datetime, time, timezone
+        from datetime import date
 
         from mlops_provider.core.performance import days_since
+        from mlops_provider.core.tracking import day_timestamp_ms, performance_series
 
         if not performance["days"]:
             return
         last = date.fromisoformat(performance["days"][-1])
         run_id = _monitoring_run(hook, model, version)
-        values = {
-            **performance["metrics"],
-            "degraded": float(performance["degraded"]),
-            "rows": performance["rows"],
-        }
         hook.log_metrics(
             run_id,
-            values,
+            performance_series(performance),
             prefix="performance.",
             step=days_since(last, since),
-            timestamp_ms=int(datetime.combine(last, time(), tzinfo=timezone.utc).timestamp() * 1000),
+            timestamp_ms=day_timestamp_ms(last),
         )
         hook.end_run(run_id, "FINISHED")
 
 
-def _monitoring_run(hook, model: str, version: str) -> str:
+def _monitoring_run(hook: MLflowHook, model: str, version: str) -> str:
     """The monitoring run of one model version (found again by its tags, created once)."""
-    experiment_id = hook.get_or_create_experiment(f"{EXPERIMENT_PREFIX}{model}/monitoring")
-    return hook.find_or_create_run(
-        experiment_id,
-        tags={"mlops.role": "monitoring", "mlops.model": model, "mlops.model_version": str(version)},
-        match=("mlops.role", "mlops.model_version"),
-        run_name=f"drift of {model} v{version}",
-    )
+    from mlops_provider.core.tracking import monitoring_run
+
+    return hook.open_run(monitoring_experiment(model), **monitoring_run(model, version))[1]
 
 
 class DriftRetrainBranchOperator(BaseBranchOperator):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Param
 
+from mlops_provider.core.registry_names import retrain_run_id
 from mlops_provider.operators.drift import DriftRetrainBranchOperator, MLflowDriftCheckOperator
 from mlops_provider.operators.retrain import RetrainTriggerOperator
 from mlops_provider.pipelines._dag import dag_arguments, date_param
@@ -34,7 +35,7 @@ DOC = """
    their importance to the model (or uniformly) reaches `drift_share`, the predictions drift, or the
    realised performance is degraded; or when `force_retrain` is set; unless `dry_run` is set or
    a drift-triggered training ran within `cooldown_days` (default {cooldown_days}).
-3. **trigger_retrain**: triggers `{train_dag}` with the run id `drift__{model}__<ds>` (a re-run of
+3. **trigger_retrain**: triggers `{train_dag}` with the run id `{retrain_run_id}` (a re-run of
    the same day never trains twice) and `conf = {{reason, drifted_features, report_uri, window}}`.
 
 With no champion yet, or no validated data in the window, the check says so and the run ends.
@@ -118,6 +119,7 @@ def build_drift_dag(model: ModelConfig) -> DAG:
             window_days=model.drift.window_days,
             cooldown_days=model.drift.cooldown_days,
             train_dag=train,
+            retrain_run_id=retrain_run_id(model.name, "<ds>"),
             config=config,
         ),
         **dag_arguments(model.drift.dag, tags=("monitoring", "drift", model.name)),
@@ -144,7 +146,7 @@ def build_drift_dag(model: ModelConfig) -> DAG:
         trigger = RetrainTriggerOperator(
             task_id="trigger_retrain",
             trigger_dag_id=train,
-            trigger_run_id=f"drift__{model.name}__{{{{ {CHECK}['ds'] }}}}",
+            trigger_run_id=retrain_run_id(model.name, f"{{{{ {CHECK}['ds'] }}}}"),
             conf={
                 "end_date": f"{{{{ {CHECK}['ds'] }}}}",
                 "reason": "{{ ti.xcom_pull(task_ids='decide', key='retrain_decision')['reason'][:500] }}",
