@@ -66,8 +66,8 @@ class MLflowDriftCheckOperator(ModelOperator):
         *,
         check_date: str | None = None,
         window_days: int | str = 3,
-        thresholds: dict | None = None,
-        policy: dict | None = None,
+        thresholds: dict | str | None = None,
+        policy: dict | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -80,7 +80,7 @@ class MLflowDriftCheckOperator(ModelOperator):
         model, dataset = load_model_config(self.model_config)
         thresholds, policy = self._thresholds(), self._policy(model.drift.policy)
         start, day = self._window(context)
-        base = {"model": model.name, "dataset": dataset.name, "ds": day.isoformat()}
+        base: dict[str, Any] = {"model": model.name, "dataset": dataset.name, "ds": day.isoformat()}
         base["window"] = {"start": start.isoformat(), "end": day.isoformat()}
         hook = self.mlflow_hook()
         champion = hook.get_version_by_alias(model.name, CHAMPION)
@@ -359,7 +359,8 @@ class DriftRetrainBranchOperator(BaseBranchOperator):
         self.skip_task_id = skip_task_id
         self.train_dag_id = train_dag_id
         self.force_retrain = force_retrain
-        self.dry_run = dry_run
+        # Shadows BaseOperator.dry_run(), a method; kept: the name is a rendered template field.
+        self.dry_run = dry_run  # type: ignore[method-assign, assignment]
         self.cooldown_days = cooldown_days
 
     def choose_branch(self, context: Context) -> str:

@@ -9,7 +9,7 @@ candidates; each fit is a nested MLflow run with its model, lineage and referenc
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mlops_provider.core.registry_names import (
     AIRFLOW_TRY_NUMBER_TAG,
@@ -61,7 +61,7 @@ def end_training_run_on_failure(context: Context) -> None:
     Called once a task has failed for good (no retry left); the register task ends the parent
     FINISHED when the DAG run succeeds.
     """
-    task, ti = context["task"], context["ti"]
+    task, ti = cast("ModelOperator", context["task"]), context["ti"]
     model, _ = load_model_config(task.model_config)
     hook = task.mlflow_hook()
     for run_id in hook.find_runs(training_experiment(model.name), training_run_key(ti.run_id)):
@@ -107,8 +107,8 @@ class MLflowPrepareTrainingOperator(ModelOperator):
         *,
         window_end: str | None = None,
         window_days: int | str | None = None,
-        grid_override: dict | None = None,
-        change_window: dict | None = None,
+        grid_override: dict | str | None = None,
+        change_window: dict | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -166,8 +166,9 @@ class MLflowPrepareTrainingOperator(ModelOperator):
 
     def _candidates(self, model: ModelConfig) -> list[dict[str, Any]]:
         """The parameter candidates of the configured grid, or of ``grid_override``."""
+        override: Any = self.grid_override or None  # rendered natively: a dict; else the grid refuses it
         try:
-            return model.candidates(self.grid_override or None)
+            return model.candidates(override)
         except ValueError as err:
             raise InvalidConfigurationError(f"Invalid parameter grid: {err}") from None
 
@@ -206,7 +207,7 @@ class MLflowPrepareTrainingOperator(ModelOperator):
         """The run's ``change_window`` as dates; None without one; a malformed one fails without retry."""
         from datetime import date
 
-        window = self.change_window
+        window: Any = self.change_window
         if window in (None, "", {}):
             return None
         try:
@@ -338,7 +339,7 @@ class SklearnTrainCandidateOperator(ModelOperator):
             sample_rows=model.reference_sample_rows,
             seed=model.random_state,
             importance=permutation_importance(
-                pipeline, *selection, model.task, random_state=model.random_state
+                pipeline, selection[0], selection[1], model.task, random_state=model.random_state
             ),
         )
         folder.mkdir(parents=True, exist_ok=True)
