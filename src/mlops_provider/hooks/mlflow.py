@@ -271,10 +271,12 @@ class MLflowHook(BaseHook):
         model_version = (
             self.get_version_by_alias(name, alias)
             if alias is not None
-            else self.client.get_model_version(name, version)
+            else self.client.get_model_version(name, str(version))
         )
         if model_version is None:
             raise LookupError(f"Registered model {name!r} has no alias {alias!r}")
+        if not model_version.run_id:
+            raise LookupError(f"Version {model_version.version} of {name!r} names no run to load from")
         return self.load_run_sklearn_model(model_version.run_id)
 
     def load_run_sklearn_model(self, run_id: str):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.core.registry_names import EVALUATION_ARTIFACT_PATH
+from mlops_provider.core.registry_records import evaluation_tags
 from mlops_provider.links.mlflow import RUN_URL_KEY, MLflowRunLink
 from mlops_provider.operators._model import (
     ModelOperator,
@@ -16,6 +18,13 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Context
+    from mlflow.entities.model_registry import ModelVersion
+
+    from mlops_provider.core.datasets import DatasetConfig
+    from mlops_provider.core.holdout import HoldoutScores
+    from mlops_provider.core.models import ModelConfig
+    from mlops_provider.core.promotion import GateDecision
+    from mlops_provider.hooks.mlflow import MLflowHook
 
 # Up to this many classes the per-class breakdown is part of the returned summary (XCom).
 XCOM_CLASSES = 20
@@ -54,77 +63,89 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
         self.force_promote = force_promote
 
     def execute(self, context: Context) -> dict[str, Any]:
-        import json
-
-        from mlops_provider.core.evaluation import (
-            best_candidate,
-            compute_metrics,
-            evaluation_details,
-            evaluation_plots,
-        )
-        from mlops_provider.core.promotion import decide_promotion
-        from mlops_provider.core.training import features_and_target, model_output
+        from mlops_provider.core.evaluation import best_candidate
 
         model, dataset = load_model_config(self.model_config)
-        plan = self.plan
-        candidates = list(self.candidates)
-        best = best_candidate(candidates, model.selection_metric)
-        hook = self.mlflow_hook()
-
-        champion = hook.get_version_by_alias(model.name, "champion")
-        task, classes = model.task, dataset.target_classes
-        X, y = features_and_target(
-            read_recorded_partitions(self.storage_hook(), dataset.name, plan["holdout"]), dataset, task
-        )
-        challenger_output = model_output(hook.load_run_sklearn_model(best["run_id"]), X, task)
-        challenger_metrics = compute_metrics(task, y, challenger_output)
-        details = evaluation_details(task, y, challenger_output, classes=classes)
-        champion_metrics = champion_output = None
-        if champion is not None:
-            champion_model = hook.load_sklearn_model(model.name, version=champion.version)
-            champion_output = model_output(champion_model, X, task)
-            champion_metrics = compute_metrics(task, y, champion_output)
-        force = as_bool(self.force_promote)
-        decision = decide_promotion(
-            challenger_metrics,
-            champion_metrics,
-            champion_version=champion.version if champion else None,
-            policy=model.gate,
-            force=force,
-        )
-
+        best = best_candidate(list(self.candidates), model.selection_metric)
         run_id = best["run_id"]
-        hook.log_metrics(run_id, challenger_metrics, prefix="holdout_")
-        if champion_metrics:
-            hook.log_metrics(run_id, champion_metrics, prefix="champion_holdout_")
-        summary = {
-            "model": model.name,
-            "task": task,
-            "challenger": {**best, "metrics": challenger_metrics},
-            "champion": {"version": champion.version, "run_id": champion.run_id, "metrics": champion_metrics}
-            if champion
-            else None,
-            "holdout": [part["ds"] for part in plan["holdout"]],
-            "split_rule": plan.get("split", {}).get("rule", "time"),
-            "holdout_rows": len(y),
-            **details,
-            "decision": decision.to_dict(),
-        }
-        plots = evaluation_plots(task, y, challenger_output, reference=champion_output, classes=classes)
-        plots["evaluation.json"] = json.dumps(summary, indent=2, default=str).encode()
-        for name, payload in plots.items():
-            hook.upload_artifact_bytes(run_id, f"evaluation/{name}", payload)
+        hook = self.mlflow_hook()
+        champion = hook.registry.champion(model.name)
+        scores = self._score_holdout(hook, model, dataset, run_id, champion)
+        decision = scores.decide(
+            model.gate, champion.version if champion else None, as_bool(self.force_promote)
+        )
+        hook.log_metrics(run_id, scores.challenger_metrics, prefix="holdout_")
+        if scores.champion_metrics:
+            hook.log_metrics(run_id, scores.champion_metrics, prefix="champion_holdout_")
+        summary = self._summary(model.name, best, champion, scores, decision)
+        self._upload_evaluation(hook, run_id, scores, summary)
         # The parent run records the gate's verdict; the challenger's own run gets the final one
         # (after the compare-and-set) from the register task.
         verdict = "promote" if decision.promote else "reject"
-        parent = plan["parent_run_id"]
-        hook.client.set_tag(parent, "mlops.gate.decision", verdict)
-        hook.client.set_tag(parent, "mlops.gate.reason", decision.reason[:5000])
-        hook.client.set_tag(parent, "mlops.challenger_run_id", run_id)
+        hook.set_run_tags(self.plan["parent_run_id"], evaluation_tags(verdict, decision.reason, run_id))
 
-        context["ti"].xcom_push(key=RUN_URL_KEY, value=hook.run_url(plan["experiment_id"], run_id))
-        self.log.info("Challenger run %s on %d holdout rows: %s", run_id, len(y), challenger_metrics)
+        context["ti"].xcom_push(key=RUN_URL_KEY, value=hook.run_url(self.plan["experiment_id"], run_id))
+        self.log.info(
+            "Challenger run %s on %d holdout rows: %s", run_id, len(scores.y), scores.challenger_metrics
+        )
         self.log.info("Gate (%s): %s", verdict, decision.reason)
-        if len(classes) > XCOM_CLASSES:  # a k x k matrix is no XCom value; evaluation.json has it
-            return {key: value for key, value in summary.items() if key not in details}
+        if len(dataset.target_classes) > XCOM_CLASSES:  # a k x k matrix is no XCom value
+            return {key: value for key, value in summary.items() if key not in scores.details}
         return summary
+
+    def _score_holdout(
+        self,
+        hook: MLflowHook,
+        model: ModelConfig,
+        dataset: DatasetConfig,
+        run_id: str,
+        champion: ModelVersion | None,
+    ) -> HoldoutScores:
+        """Score the challenger (run ``run_id``) and the champion (if any) on the plan's holdout rows."""
+        from mlops_provider.core.holdout import HoldoutScores
+        from mlops_provider.core.training import features_and_target, model_output
+
+        holdout = read_recorded_partitions(self.storage_hook(), dataset.name, self.plan["holdout"])
+        X, y = features_and_target(holdout, dataset, model.task)
+        challenger_output = model_output(hook.load_run_sklearn_model(run_id), X, model.task)
+        champion_output = None
+        if champion is not None:
+            champion_model = hook.load_sklearn_model(model.name, version=champion.version)
+            champion_output = model_output(champion_model, X, model.task)
+        return HoldoutScores.of(model.task, y, challenger_output, champion_output, dataset.target_classes)
+
+    def _summary(
+        self,
+        name: str,
+        best: dict[str, Any],
+        champion: ModelVersion | None,
+        scores: HoldoutScores,
+        decision: GateDecision,
+    ) -> dict[str, Any]:
+        """The evaluation's JSON-safe summary (``evaluation.json``, the return value)."""
+        plan = self.plan
+        return {
+            "model": name,
+            "task": scores.task,
+            "challenger": {**best, "metrics": scores.challenger_metrics},
+            "champion": None
+            if champion is None
+            else {"version": champion.version, "run_id": champion.run_id, "metrics": scores.champion_metrics},
+            "holdout": [part["ds"] for part in plan["holdout"]],
+            "split_rule": plan.get("split", {}).get("rule", "time"),
+            "holdout_rows": len(scores.y),
+            **scores.details,
+            "decision": decision.to_dict(),
+        }
+
+    @staticmethod
+    def _upload_evaluation(
+        hook: MLflowHook, run_id: str, scores: HoldoutScores, summary: dict[str, Any]
+    ) -> None:
+        """Upload the task's plots and ``evaluation.json`` to the challenger's run (``evaluation/``)."""
+        import json
+
+        plots = scores.plots()
+        plots["evaluation.json"] = json.dumps(summary, indent=2, default=str).encode()
+        for name, payload in plots.items():
+            hook.upload_artifact_bytes(run_id, f"{EVALUATION_ARTIFACT_PATH}/{name}", payload)

@@ -98,19 +98,7 @@ class MLflowRegisterModelOperator(ModelOperator):
         )
         decision, promoted, previous = self._promote(hook.registry, model.name, version, token)
         if promoted:
-            hook.registry.append_audit(
-                model.name,
-                audit_record(
-                    "promote",
-                    event_id=f"{token}:{version.version}",
-                    version=version.version,
-                    from_version=previous,
-                    at=_now(),
-                    by=_triggered_by(context),
-                    airflow_run_id=lineage["run_id"],
-                    reason=decision.reason,
-                ),
-            )
+            self._audit_promotion(hook.registry, model.name, version.version, previous, decision, context)
         verdict = "promoted" if promoted else "rejected"
         hook.registry.record_gate(model.name, version.version, run_id, verdict, decision.reason)
         card = self._model_card(model, dataset, version.version, decision, lineage)
@@ -151,6 +139,29 @@ class MLflowRegisterModelOperator(ModelOperator):
         if decision.promote:
             registry.promote(name, version.version, previous=current_version, token=token)
         return decision, decision.promote, current_version
+
+    @staticmethod
+    def _audit_promotion(
+        registry: ModelRegistry,
+        name: str,
+        version: str,
+        previous: str | None,
+        decision: GateDecision,
+        context: Context,
+    ) -> None:
+        lineage = run_lineage(context)
+        token = writer_token("register", lineage["dag_id"], lineage["run_id"])
+        record = audit_record(
+            "promote",
+            event_id=f"{token}:{version}",
+            version=version,
+            from_version=previous,
+            at=_now(),
+            by=_triggered_by(context),
+            airflow_run_id=lineage["run_id"],
+            reason=decision.reason,
+        )
+        registry.append_audit(name, record)
 
     def _model_card(
         self,
@@ -231,27 +242,32 @@ class MLflowRollbackChampionOperator(ModelOperator):
         lineage = run_lineage(context)
         token = writer_token("rollback", lineage["dag_id"], lineage["run_id"])
         previous = registry.rollback(model.name, target, token=token)
-        at, by = _now(), _triggered_by(context)
-        registry.record_rollback(
-            model.name,
-            target,
-            rollback_tags(
-                reason=reason, by=by, at=at, from_version=previous, airflow_run_id=lineage["run_id"]
-            ),
-            audit_record(
-                "rollback",
-                event_id=token,
-                version=target,
-                from_version=previous,
-                at=at,
-                by=by,
-                airflow_run_id=lineage["run_id"],
-                reason=reason,
-            ),
-        )
+        self._record(registry, model.name, target, previous, reason, context)
         context["ti"].xcom_push(key=MODEL_VERSION_URL_KEY, value=hook.model_version_url(model.name, target))
         self.log.info("Rolled %s champion back from %s to %s: %s", model.name, previous, target, reason)
         return {"model": model.name, "champion": target, "previous_champion": previous, "reason": reason}
+
+    @staticmethod
+    def _record(
+        registry: ModelRegistry, name: str, target: str, previous: str | None, reason: str, context: Context
+    ) -> None:
+        """Tag the target version with this rollback and append it to the audit."""
+        lineage = run_lineage(context)
+        at, by = _now(), _triggered_by(context)
+        tags = rollback_tags(
+            reason=reason, by=by, at=at, from_version=previous, airflow_run_id=lineage["run_id"]
+        )
+        record = audit_record(
+            "rollback",
+            event_id=writer_token("rollback", lineage["dag_id"], lineage["run_id"]),
+            version=target,
+            from_version=previous,
+            at=at,
+            by=by,
+            airflow_run_id=lineage["run_id"],
+            reason=reason,
+        )
+        registry.record_rollback(name, target, tags, record)
 
     def _checked_version(self) -> str:
         try:

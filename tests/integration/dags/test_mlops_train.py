@@ -80,7 +80,9 @@ def test_first_run_registers_and_promotes_a_champion_with_full_lineage(trained, 
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     registered = client.get_registered_model(MODEL)
     assert registered.description == load_model_config(str(MODEL_CONFIG))[0].description
-    assert [(r["action"], r["version"]) for r in trained.hook.audit_records(MODEL)] == [("promote", "1")]
+    assert [(r["action"], r["version"]) for r in trained.hook.registry.audit_records(MODEL)] == [
+        ("promote", "1")
+    ]
     siblings = client.search_runs(
         [run.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
     )
@@ -217,7 +219,7 @@ def test_rollback_points_champion_to_a_named_version_with_who_and_why(trained):
     assert trained.hook.get_version_by_alias(MODEL, "champion").version == "1"
     again = run_dag("mlops_rollback__churn_classifier", None, conf={"version": 2, "reason": "v2 again"})
     assert again.state == "success"
-    rollbacks = [r for r in trained.hook.audit_records(MODEL) if r["action"] == "rollback"]
+    rollbacks = [r for r in trained.hook.registry.audit_records(MODEL) if r["action"] == "rollback"]
     assert [(r["version"], r["reason"]) for r in rollbacks] == [
         ("2", "v1 misbehaves in production"),
         ("1", "restore"),

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from mlops_provider.core.model_io import save_sklearn_model
-from mlops_provider.hooks.mlflow import MODEL_ARTIFACT_PATH, MLflowHook
+from mlops_provider.core.registry_names import MODEL_ARTIFACT_PATH
+from mlops_provider.hooks.mlflow import MLflowHook
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.integration
@@ -75,8 +76,8 @@ def test_artifacts_round_trip_and_model_registers_once_and_loads_by_alias(hook, 
 
     name = f"registry_model_{free_port()}"
     assert hook.get_version_by_alias(name, "champion") is None
-    version, created = hook.register_run_model(name, run_id, tags={"airflow.run_id": "r1"})
-    again, created_again = hook.register_run_model(name, run_id)
+    version, created = hook.registry.register_run_model(name, run_id, tags={"airflow.run_id": "r1"})
+    again, created_again = hook.registry.register_run_model(name, run_id)
     assert (created, created_again) == (True, False)
     assert again.version == version.version == "1"
     hook.client.set_registered_model_alias(name, "champion", version.version)

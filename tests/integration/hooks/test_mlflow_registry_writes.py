@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_provider.hooks._mlflow_registry import ANY, DUPLICATE_OF_TAG, RegistryRaceError
-from mlops_provider.hooks.mlflow import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MLflowHook
+from mlops_provider.core.registry_names import (
+    CHAMPION,
+    DUPLICATE_OF_TAG,
+    EXPERIMENT_KIND,
+    EXPERIMENT_KIND_TAG,
+)
+from mlops_provider.hooks._mlflow_registry import ANY, ModelRegistry, RegistryRaceError
+from mlops_provider.hooks.mlflow import MLflowHook
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.integration
@@ -78,8 +84,8 @@ def test_a_resent_version_create_yields_the_lowest_version_every_time(hook, monk
     run_id = _model_run(hook, experiment_id)
     _twice(monkeypatch, hook.client, "create_model_version")
 
-    version, created = hook.register_run_model(name, run_id)
-    again, created_again = hook.register_run_model(name, run_id)
+    version, created = hook.registry.register_run_model(name, run_id)
+    again, created_again = hook.registry.register_run_model(name, run_id)
 
     assert (version.version, created) == ("1", True)
     assert (again.version, created_again) == ("1", False)
@@ -90,10 +96,10 @@ def test_a_resent_version_create_yields_the_lowest_version_every_time(hook, monk
 
 def test_registered_model_gets_the_configured_description(hook):
     name = _unique("described")
-    hook.ensure_registered_model(name, "Predicts churn.")
+    hook.registry.ensure_model(name, "Predicts churn.")
     assert hook.client.get_registered_model(name).description == "Predicts churn."
-    hook.ensure_registered_model(name, "Predicts churn within 30 days.")
-    hook.ensure_registered_model(name)
+    hook.registry.ensure_model(name, "Predicts churn within 30 days.")
+    hook.registry.ensure_model(name)
     assert hook.client.get_registered_model(name).description == "Predicts churn within 30 days."
 
 
@@ -102,8 +108,8 @@ def three_versions(hook):
     experiment_id = hook.get_or_create_experiment(_unique("aliases"))
     name = _unique("race_model")
     for _ in range(3):
-        hook.register_run_model(name, _model_run(hook, experiment_id))
-    hook.client.set_registered_model_alias(name, "champion", "1")
+        hook.registry.register_run_model(name, _model_run(hook, experiment_id))
+    hook.client.set_registered_model_alias(name, CHAMPION, "1")
     return name
 
 
@@ -115,40 +121,41 @@ def test_a_rollback_between_recheck_and_move_is_not_overwritten(hook, three_vers
 
     def rollback_first(model, alias, version):
         if not injected:  # the promotion has re-checked champion == 1; a rollback to 2 lands now
-            injected.append(rollback.move_alias(model, alias, "2", token="rollback", expected=ANY))
+            injected.append(rollback.registry.move_alias(model, alias, "2", token="rollback", expected=ANY))
         return original(model, alias, version)
 
     monkeypatch.setattr(client, "set_registered_model_alias", rollback_first)
 
     with pytest.raises(RegistryRaceError, match="Lost a race"):
-        hook.move_alias(name, "champion", "3", token="register", expected="1")
+        hook.registry.move_alias(name, CHAMPION, "3", token="register", expected="1")
 
     assert injected == ["1"]
-    assert hook.get_version_by_alias(name, "champion").version == "2"
+    assert hook.get_version_by_alias(name, CHAMPION).version == "2"
 
 
 def test_a_changed_alias_is_not_moved(hook, three_versions):
-    hook.client.set_registered_model_alias(three_versions, "champion", "2")
+    hook.client.set_registered_model_alias(three_versions, CHAMPION, "2")
     with pytest.raises(RegistryRaceError, match="not 1 as read before"):
-        hook.move_alias(three_versions, "champion", "3", token="register", expected="1")
-    assert hook.get_version_by_alias(three_versions, "champion").version == "2"
-    assert hook.move_alias(three_versions, "champion", "3", token="register", expected="2") == "2"
-    assert hook.get_version_by_alias(three_versions, "champion").version == "3"
+        hook.registry.move_alias(three_versions, CHAMPION, "3", token="register", expected="1")
+    assert hook.get_version_by_alias(three_versions, CHAMPION).version == "2"
+    assert hook.registry.move_alias(three_versions, CHAMPION, "3", token="register", expected="2") == "2"
+    assert hook.get_version_by_alias(three_versions, CHAMPION).version == "3"
 
 
 def test_the_audit_appends_each_event_once_and_loses_none(hook, three_versions, monkeypatch):
-    from mlops_provider.hooks import _mlflow_registry
-
-    first = hook.append_audit(three_versions, {"event_id": "a", "action": "promote", "version": "2"})
-    assert hook.append_audit(three_versions, {"event_id": "a", "action": "promote", "version": "2"}) == first
-    stale = hook.audit_records(three_versions)
-    hook.append_audit(three_versions, {"event_id": "b", "action": "rollback", "version": "1"})
+    first = hook.registry.append_audit(three_versions, {"event_id": "a", "action": "promote", "version": "2"})
+    assert (
+        hook.registry.append_audit(three_versions, {"event_id": "a", "action": "promote", "version": "2"})
+        == first
+    )
+    stale = hook.registry.audit_records(three_versions)
+    hook.registry.append_audit(three_versions, {"event_id": "b", "action": "rollback", "version": "1"})
     # A second writer that read the series before "b" was written appends at the same position.
-    monkeypatch.setattr(_mlflow_registry, "audit_records", lambda client, name: stale)
-    hook.append_audit(three_versions, {"event_id": "c", "action": "rollback", "version": "3"})
+    monkeypatch.setattr(ModelRegistry, "audit_records", lambda registry, name: stale)
+    hook.registry.append_audit(three_versions, {"event_id": "c", "action": "rollback", "version": "3"})
     monkeypatch.undo()
-    hook.append_audit(three_versions, {"event_id": "c", "action": "rollback", "version": "3"})
+    hook.registry.append_audit(three_versions, {"event_id": "c", "action": "rollback", "version": "3"})
 
-    records = hook.audit_records(three_versions)
+    records = hook.registry.audit_records(three_versions)
     assert sorted(r["event_id"] for r in records) == ["a", "b", "c"]
     assert [r["seq"] for r in records] == [1, 2, 2]

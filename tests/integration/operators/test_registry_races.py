@@ -87,12 +87,12 @@ def test_promotion_ends_the_parent_run_with_the_challengers_metrics_and_audits_i
     assert parent.data.metrics["holdout_roc_auc"] == pytest.approx(0.8)
     assert parent.data.tags["mlops.challenger_run_id"] == operator.evaluation["challenger"]["run_id"]
     assert parent.data.tags["mlops.model_version"] == "1"
-    [record] = hook.audit_records(env.name)
+    [record] = hook.registry.audit_records(env.name)
     assert (record["action"], record["version"], record["from_version"]) == ("promote", "1", None)
 
     again = operator.execute(_context("run_1", try_number=2))  # a retry: nothing new
     assert again["promoted"] is True and again["created"] is False
-    assert len(hook.audit_records(env.name)) == 1
+    assert len(hook.registry.audit_records(env.name)) == 1
 
 
 def test_a_rollback_between_recheck_and_move_is_neither_overwritten_nor_misrecorded(env, monkeypatch):
@@ -121,12 +121,12 @@ def test_a_rollback_between_recheck_and_move_is_neither_overwritten_nor_misrecor
     assert injected and injected[0]["champion"] == "2"
     assert hook.get_version_by_alias(env.name, "champion").version == "2"
     assert "mlops.previous_champion" not in hook.client.get_model_version(env.name, "3").tags
-    assert [r["action"] for r in hook.audit_records(env.name)] == ["promote", "rollback"]
+    assert [r["action"] for r in hook.registry.audit_records(env.name)] == ["promote", "rollback"]
 
     retried = register.execute(_context("run_c", try_number=2))  # the retry sees the new champion
     assert retried["promoted"] is False and "changed from version 1 to version 2" in retried["reason"]
     assert hook.get_version_by_alias(env.name, "champion").version == "2"
-    assert [r["action"] for r in hook.audit_records(env.name)] == ["promote", "rollback"]
+    assert [r["action"] for r in hook.registry.audit_records(env.name)] == ["promote", "rollback"]
 
 
 def test_a_resent_version_create_moves_challenger_to_one_version_every_time(env, monkeypatch):
@@ -155,7 +155,7 @@ def test_every_rollback_of_a_version_stays_in_the_audit(env):
     for run, version, reason in (("rb1", "2", "first"), ("rb2", "1", "back"), ("rb3", "2", "again")):
         _rollback(env, version, reason).execute(_context(run, "rollback"))
 
-    rollbacks = [r for r in hook.audit_records(env.name) if r["action"] == "rollback"]
+    rollbacks = [r for r in hook.registry.audit_records(env.name) if r["action"] == "rollback"]
     assert [(r["version"], r["from_version"], r["reason"]) for r in rollbacks] == [
         ("2", "1", "first"),
         ("1", "2", "back"),
