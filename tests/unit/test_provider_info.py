@@ -57,3 +57,18 @@ def test_config_section_declares_data_root_and_connection_ids():
     assert options["mlflow_conn_id"]["default"] == "mlflow_default"
     assert options["storage_conn_id"]["default"] == "aws_default"
     assert options["data_root"]["default"] == "file://{AIRFLOW_HOME}/mlops-data"
+
+
+def test_the_declared_extra_links_are_exactly_those_of_the_operators():
+    from airflow.sdk import BaseOperator
+
+    info = get_provider_info()
+    declared = set(info["extra-links"])
+    used = set()
+    for entry in info["operators"]:
+        for module in map(importlib.import_module, entry["python-modules"]):
+            for operator in vars(module).values():
+                if isinstance(operator, type) and issubclass(operator, BaseOperator):
+                    links = operator.operator_extra_links
+                    used |= {f"{type(link).__module__}.{type(link).__qualname__}" for link in links}
+    assert used == declared  # declared under the class paths the operators use, none stale
