@@ -409,7 +409,7 @@ def _prediction_drift(
             f"{kinds[not isinstance(reference, CategoricalProfile)]} but the current predictions are "
             f"{kinds[not is_labels(values)]} (was the model trained for another task?)."
         )
-    if is_labels(values):
+    if isinstance(reference, CategoricalProfile):  # then the values are labels (checked above)
         return _measure_categorical(reference, pd.Series(values))
     return _measure_numeric(reference, values, sample_rows, rng)
 
@@ -652,9 +652,9 @@ def _decide(
     test = "KS" if measured.kind == "numeric" else "chi-square"
 
     large = [
-        f"{name} {stats[name]:.3g} >= {threshold}"
+        f"{name} {value:.3g} >= {threshold}"
         for name, threshold in {metric: limit, "psi": thresholds.psi}.items()
-        if stats[name] is not None and stats[name] >= threshold
+        if (value := stats[name]) is not None and value >= threshold
     ]
     reasons: list[str] = []
     if measured.emptied:
@@ -717,8 +717,8 @@ def _categorical_distribution(
     labels: list[str], reference: np.ndarray, current: np.ndarray
 ) -> dict[str, Any]:
     """The ``PLOT_CATEGORIES`` buckets with the largest share on either side, largest first."""
-    top = np.argsort(-np.maximum(reference, current), kind="stable")[:PLOT_CATEGORIES]
-    top = [int(i) for i in top if reference[i] > 0 or current[i] > 0]
+    largest = np.argsort(-np.maximum(reference, current), kind="stable")[:PLOT_CATEGORIES]
+    top = [int(i) for i in largest if reference[i] > 0 or current[i] > 0]
     return {
         "labels": [labels[i] for i in top],
         "reference": [round(float(reference[i]), 6) for i in top],

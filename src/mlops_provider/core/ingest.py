@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Generator, Iterable, Iterator
     from datetime import date, timedelta
 
     import pandas as pd
@@ -153,7 +153,9 @@ def refuse_rows_outside_day(
 
     start, end = day_bounds(day, timezone, tolerance_minutes)
     days = timedelta_days(tolerance_minutes)
-    outside, earliest, latest = 0, None, None
+    outside = 0
+    earliest: date | None = None  # datetime for a timestamp column
+    latest: date | None = None
     for batch in batches:
         values = batch.column(column)
         if pa.types.is_date(values.type):
@@ -169,7 +171,7 @@ def refuse_rows_outside_day(
             earliest = found["min"] if earliest is None else min(earliest, found["min"])
             latest = found["max"] if latest is None else max(latest, found["max"])
         yield batch
-    if outside:
+    if outside and earliest is not None and latest is not None:  # both are set once a row lies outside
         allowed = f"{tolerance_minutes} min tolerance" if tolerance_minutes else "no tolerance"
         raise SourceDataError(
             name,
@@ -227,7 +229,7 @@ class PrefetchedBatches:
 _END = object()
 
 
-def _ahead(batches: Iterable[pa.RecordBatch], depth: int) -> Iterator[pa.RecordBatch]:
+def _ahead(batches: Iterable[pa.RecordBatch], depth: int) -> Generator[pa.RecordBatch, None, None]:
     pending: queue.Queue = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
 

@@ -43,7 +43,7 @@ def _cell(value: Any, *, exact: bool = False) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _table(header: list[str], rows: list[list[Any]], *, exact: bool = False) -> list[str]:
+def _table(header: list[str], rows: Sequence[Sequence[Any]], *, exact: bool = False) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(v, exact=exact) for v in row) + " |" for row in rows]
     return lines
@@ -131,9 +131,10 @@ def render_model_card(
     )
     title = f"# Model card: {model_name}" + (f" version {version}" if version is not None else "")
     promote = comparison.get("promote")
-    verdict = {True: "promoted to champion", False: "not promoted (stays challenger)"}.get(promote, "n/a")
+    verdicts: dict[object, str] = {True: "promoted to champion", False: "not promoted (stays challenger)"}
+    verdict = verdicts.get(promote, "n/a")
     champion = comparison.get("champion_version")
-    gate = [
+    gate: list[list[Any]] = [
         ["Decision", verdict],
         ["Reason", comparison.get("reason")],
         ["Champion at evaluation", "none" if champion is None else f"version {champion}"],

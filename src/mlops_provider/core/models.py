@@ -352,7 +352,8 @@ def parse_model_config(
         rollback = dag_settings(raw, None, ROLLBACK_DEFAULTS)
     except ValueError as err:
         problems.append(str(err))
-    if problems:
+    # An unreadable dataset (and so no task) is always among the problems.
+    if problems or dataset is None or task is None:
         raise ModelConfigError(f"{where}invalid model configuration: " + "; ".join(problems), problems)
     return ModelConfig(
         name=name,

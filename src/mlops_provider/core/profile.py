@@ -142,13 +142,17 @@ class ReferenceProfile:
         samples file and its sha256, comes last, so a reader never pairs a new JSON with old samples.
         """
         directory.mkdir(parents=True, exist_ok=True)
-        numeric_prediction = isinstance(self.prediction, NumericProfile)
-        columns = list(self.numeric.values()) + ([self.prediction] if numeric_prediction else [])
-        keys = [f"n{i}" for i in range(len(self.numeric))] + ([PREDICTION] if numeric_prediction else [])
+        columns = list(self.numeric.values())
+        keys = [f"n{i}" for i in range(len(self.numeric))]
+        if isinstance(self.prediction, NumericProfile):
+            columns.append(self.prediction)
+            keys.append(PREDICTION)
         samples_path = directory / SAMPLES_FILE
         tmp = directory / f".{SAMPLES_FILE}.tmp"
         with tmp.open("wb") as handle:
-            np.savez(handle, **{key: column.sample for key, column in zip(keys, columns, strict=True)})
+            # No pickles: the samples are numbers, and the reader loads them with allow_pickle=False.
+            samples = {key: column.sample for key, column in zip(keys, columns, strict=True)}
+            np.savez(handle, allow_pickle=False, **samples)
         os.replace(tmp, samples_path)
 
         document = {
@@ -418,14 +422,14 @@ def _from_document(document: Any, samples_path: Path) -> ReferenceProfile:
     rows = _count(document["rows"], "rows")
     with np.load(samples_path, allow_pickle=False) as archive:
         samples = {key: archive[key] for key in archive.files}
-    numeric = {}
+    numeric: dict[str, NumericProfile] = {}
     for entry in document["numeric"]:
         column = _numeric_from_json(entry, samples, rows)
         numeric[column.name] = column
-    categorical = {}
+    categorical: dict[str, CategoricalProfile] = {}
     for entry in document["categorical"]:
-        column = _categorical_from_json(entry, rows)
-        categorical[column.name] = column
+        category_column = _categorical_from_json(entry, rows)
+        categorical[category_column.name] = category_column
     if len(numeric) != len(document["numeric"]) or len(categorical) != len(document["categorical"]):
         raise ValueError("a column is listed twice")
     if set(numeric) & set(categorical):

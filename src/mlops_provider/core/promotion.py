@@ -22,6 +22,7 @@ overwritten. Force does not bypass that check.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -112,7 +113,8 @@ def _check_minimums(metrics: dict[str, float], minimums: dict[str, float]) -> li
         if not is_finite_number(value):
             relation = ">=" if greater else "<="
             failed.append((name, f"{name} is missing or not a number (needs {relation} {_num(bound)})"))
-        elif greater and value < bound - _EPSILON:
+            continue
+        if greater and value < bound - _EPSILON:
             failed.append((name, f"{name} {_num(value)} is below the minimum {_num(bound)}"))
         elif not greater and value > bound + _EPSILON:
             failed.append((name, f"{name} {_num(value)} is above the maximum {_num(bound)}"))
@@ -146,7 +148,8 @@ def decide_promotion(
     if champion is None and version is not None:
         raise ValueError(f"Champion version {version} was given without its metrics on the holdout.")
     metric, margin = policy.metric, float(policy.margin)
-    decision = dict(
+    decision = functools.partial(
+        GateDecision,
         challenger_metrics=dict(challenger),
         champion_version=version,
         champion_metrics=None if champion is None else dict(champion),
@@ -156,42 +159,37 @@ def decide_promotion(
     )
     failed = _check_minimums(challenger, policy.minimums)
     if failed:
-        return GateDecision(
+        return decision(
             promote=False,
             reason="The challenger fails the minimums: " + "; ".join(text for _, text in failed) + ".",
             failed_minimums=tuple(name for name, _ in failed),
-            **decision,
         )
     passes = _minimums_text(challenger, policy.minimums)
     if champion is None:
-        return GateDecision(promote=True, reason=f"No champion exists and {passes}.", **decision)
+        return decision(promote=True, reason=f"No champion exists and {passes}.")
 
     new, old = challenger.get(metric), champion.get(metric)
-    comparable = is_finite_number(new) and is_finite_number(old)
-    gain = improvement(metric, new, old) if comparable else None
+    gain = improvement(metric, new, old) if is_finite_number(new) and is_finite_number(old) else None
     versus = f"{metric} {_num(new)} vs {_num(old)} for champion version {version}"
     if force:
-        return GateDecision(
+        return decision(
             promote=True,
             reason=f"Force-promote: the margin comparison is skipped ({versus}) and {passes}.",
             improvement=gain,
-            **decision,
         )
-    if not comparable:
+    if gain is None:
         who = "challenger" if not is_finite_number(new) else f"champion version {version}"
-        return GateDecision(
+        return decision(
             promote=False,
             reason=f"Cannot compare on {metric}: the {who} has no finite value ({versus}); "
             "the champion stays (force-promote skips this comparison).",
-            **decision,
         )
     if gain > _EPSILON and gain >= margin - _EPSILON:
-        return GateDecision(
+        return decision(
             promote=True,
             reason=f"The challenger beats champion version {version} on {metric} by {gain:.4f} "
             f"({_num(new)} vs {_num(old)}; margin {margin:g}) and {passes}.",
             improvement=gain,
-            **decision,
         )
     if abs(gain) <= _EPSILON:
         outcome = f"ties with champion version {version} on {metric}"
@@ -199,12 +197,11 @@ def decide_promotion(
         outcome = f"is worse than champion version {version} on {metric}"
     else:
         outcome = f"beats champion version {version} on {metric} by less than the margin"
-    return GateDecision(
+    return decision(
         promote=False,
         reason=f"The challenger {outcome}: {_num(new)} vs {_num(old)} "
         f"(improvement {gain:+.4f}, margin {margin:g}); the champion stays.",
         improvement=gain,
-        **decision,
     )
 
 

@@ -14,7 +14,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import pandas as pd
 import pyarrow as pa
@@ -44,7 +44,7 @@ if hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
 
 # BASIC reports the unexpected count, percent and up to 20 unexpected values. SUMMARY would add their
 # row indices, which GX finds by filtering the whole DataFrame once per expectation (~+60 % time).
-_RESULT_FORMAT = "BASIC"
+_RESULT_FORMAT: Final = "BASIC"
 _SAMPLE_VALUES = 10  # unexpected values kept in ``observed``
 _SUMMARY_FAILURES = 30  # failed expectations listed in ``summary()``
 _TEXT_LIMIT = 200  # characters of any data-derived text in messages and summaries
