@@ -52,7 +52,9 @@ def refuse_unknown_conf(context: Context) -> None:
 
     dag_run = context.get("dag_run")
     conf = getattr(dag_run, "conf", None) or {}
-    known = set(context["task"].dag.params) if context.get("task") is not None else set()
+    task = context.get("task")
+    dag = task.dag if task is not None else None
+    known = set(dag.params) if dag is not None else set()
     problems = unknown_key_problems(conf, known, "the run's conf")
     if problems:
         raise InvalidConfigurationError(

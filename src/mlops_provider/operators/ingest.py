@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from airflow.sdk import BaseHook
 
@@ -84,12 +84,16 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
         config, ds, storage = self.resolve(context)
         # ``ds`` is the partition date, so an explicit partition_date renders the same source a
         # scheduled run of that day would read (and runs without a logical date can render at all).
-        render_context = {
-            **context,
-            "ds": ds.isoformat(),
-            "ds_nodash": ds.strftime("%Y%m%d"),
-            "data_root": storage.uri_of(storage.root),
-        }
+        # ``data_root`` is no Context key: the mapping is typed as one for ``render_template``.
+        render_context = cast(
+            "Context",
+            {
+                **context,
+                "ds": ds.isoformat(),
+                "ds_nodash": ds.strftime("%Y%m%d"),
+                "data_root": storage.uri_of(storage.root),
+            },
+        )
 
         from mlops_provider.core.ingest import SourceDataError
 
@@ -121,7 +125,7 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
             "source": source,
         }
 
-    def _allowed_locations(self, config: DatasetConfig, render_context: dict[str, Any]) -> list[str]:
+    def _allowed_locations(self, config: DatasetConfig, render_context: Context) -> list[str]:
         """Where a ``source_uri`` override may read, rendered: ``source.allowed_uris``, or the
         configured location (the folder of ``source.uri`` before its first run-dependent part)."""
         from mlops_provider.core.source_policy import configured_location

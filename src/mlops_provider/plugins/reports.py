@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 try:
     from airflow.sdk.plugins_manager import AirflowPlugin
 except ImportError:  # Airflow versions whose task SDK does not export the plugin base class
-    from airflow.plugins_manager import AirflowPlugin
+    from airflow.plugins_manager import AirflowPlugin  # type: ignore[assignment]  # same class, other module
 
 from mlops_provider.links.reports import REPORT_MEDIA_TYPES, URL_PREFIX, validate_report_address
 
