@@ -1,4 +1,4 @@
-"""Integration fixtures: one real stack (MLflow + Airflow, ``scripts/stack.py up``) for the whole session."""
+"""Integration fixtures: one real stack (MLflow + Airflow, ``python scripts/mlops_stack up``) for the whole session."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def live_stack(
     stack = LiveStack.start(home)
     print(
         f"\nlive stack up in {stack.boot_seconds:.1f} s "
-        f"(stack.py reports {stack.state.get('boot_seconds')} s): Airflow {stack.airflow_url}, "
+        f"(up reports {stack.state.get('boot_seconds')} s): Airflow {stack.airflow_url}, "
         f"MLflow {stack.mlflow_url}, data root {stack.data_root}"
     )
     try:

@@ -1,9 +1,9 @@
-"""The demo command (``scripts/stack.py demo``, what ``scripts/run-stack`` runs) end to end.
+"""The demo command (``python scripts/mlops_stack demo``, what ``scripts/run-stack`` runs) end to end.
 
 It runs the demo against a fresh temporary ``--home`` on free loopback ports: the demo starts the stack
 detached, drives the whole loop through the REST API and exits 0 with a summary, leaving the stack
 running. The test checks the summary's facts (``<home>/demo-summary.json`` and the printed text), runs
-the demo a second time (everything is reused), then stops the stack with ``stack.py down`` and kills by
+the demo a second time (everything is reused), then stops the stack with ``down`` and kills by
 PID whatever would be left of the stack's sessions.
 """
 
@@ -33,13 +33,13 @@ MODEL = "churn_classifier"
 
 
 def stack_py(home: Path, command: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``stack.py COMMAND --home HOME ARGS`` (output captured), through the live-stack helper."""
+    """``python scripts/mlops_stack COMMAND --home HOME ARGS`` (output captured), through the live-stack helper."""
     runner = StackRun(proc=None, home=home, output=home.with_name("unused.log"), started=0.0)  # type: ignore[arg-type]
     return runner.stack_py(command, *args, timeout=timeout)
 
 
 def run_demo(home: Path, deadline: float) -> tuple[subprocess.CompletedProcess, float]:
-    """``stack.py demo`` on free ports with state in ``home``; (result with its output, wall seconds)."""
+    """``demo`` on free ports with state in ``home``; (result with its output, wall seconds)."""
     began = time.monotonic()
     result = stack_py(home, "demo", "--airflow-port", "0", "--mlflow-port", "0", timeout=deadline)
     return result, time.monotonic() - began
@@ -75,7 +75,7 @@ def kill_sessions(sids: set[int]) -> None:
 
 @pytest.fixture
 def demo_home(tmp_path: Path) -> Iterator[tuple[Path, set[int]]]:
-    """A fresh --home; at the end ``stack.py down`` and SIGKILL of whatever is left, by PID."""
+    """A fresh --home; at the end ``down`` and SIGKILL of whatever is left, by PID."""
     home = tmp_path / "stack"
     sids: set[int] = set()
     try:
@@ -125,8 +125,14 @@ def test_demo_runs_the_whole_loop_and_a_second_run_reuses_it(demo_home, tmp_path
         # The printed summary: timings by phase, URLs and login, how to stop.
         for phase in ("boot", "data", "backfill", "train", "drift + retrain", "total"):
             assert phase in facts["timings"], facts["timings"]
-        assert "Timings" in text and "Airflow UI" in text and "admin /" in text
-        assert "run-stack down" in text or "stack.py down" in text
+        assert "Timings" in text and "Airflow UI" in text
+        assert f"admin, password in {home / 'passwords.json'}" in text
+        assert "mlops_stack down" in text or "run-stack down" in text
+        # The password is in passwords.json only: never printed, never in a log.
+        password = json.loads((home / "passwords.json").read_text())["admin"]
+        assert password not in text
+        for log in (home / "logs").iterdir():
+            assert password not in log.read_text(errors="replace"), log
         # The stack keeps running after the demo.
         assert stack_py(home, "status").returncode == 0
         # The demo's own runs never hold a logical date the scheduler wants: no "run already exists"

@@ -1,9 +1,10 @@
-"""Drive the real local stack (``scripts/stack.py up``) from tests: start, wait healthy, call, stop.
+"""Drive the real local stack (``python scripts/mlops_stack up``) from tests: start, wait healthy, call, stop.
 
-``stack.py up`` runs in a session of its own and starts every server (MLflow, Airflow's api-server,
+``up`` runs in a session of its own and starts every server (MLflow, Airflow's api-server,
 scheduler, dag-processor, triggerer) in a session of its own too, recording their pids and process
-groups in ``<home>/stack.json``. Stopping sends SIGINT to ``stack.py`` (it stops its servers and exits
-0), then SIGKILLs by PID whatever is still alive in any of those sessions, whatever happened.
+groups in ``<home>/stack.json``. Stopping sends SIGINT to ``up`` (it stops its servers and exits 0),
+then SIGKILLs by PID whatever is still alive in any of those sessions, whatever happened. The REST
+client and the process-group helpers are the stack's own (``mlops_stack.rest``, ``mlops_stack.processes``).
 
 Synchronisation is always a poll with a deadline (:func:`wait_for`), never a bare sleep.
 
@@ -19,23 +20,24 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
+from mlops_stack.credentials import ADMIN_USER
+from mlops_stack.health import airflow_healthy, mlflow_healthy
+from mlops_stack.ports import HOST
+from mlops_stack.processes import alive_groups, signal_group
+from mlops_stack.rest import AirflowClient, ApiError, http, quote
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 REPO = Path(__file__).resolve().parents[2]
-STACK = REPO / "scripts" / "stack.py"
-HOST = "127.0.0.1"
-ADMIN_USER = "admin"
+STACK = REPO / "scripts" / "mlops_stack"  # run as ``python STACK COMMAND ...``
 BOOT_DEADLINE = 300.0
 HEALTH_DEADLINE = 60.0
 STOP_DEADLINE = 90.0
@@ -43,17 +45,20 @@ BACKFILL_CREATE_DEADLINE = 120.0
 DAG_PARSE_DEADLINE = 180.0
 DAG_RUN_DEADLINE = 300.0
 LOG_TAIL_LINES = 80
-AIRFLOW_HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
-# Requests to the stack never go through a proxy from the environment.
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+__all__ = [
+    "HOST",
+    "ApiError",
+    "LiveStack",
+    "StackRun",
+    "http",
+    "quote",
+    "session_processes",
+    "tail",
+    "wait_for",
+]
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-
-def quote(segment: str) -> str:
-    """One URL path segment (run ids contain ``:`` and ``+``)."""
-    return urllib.parse.quote(segment, safe="")
 
 
 def wait_for(
@@ -79,28 +84,6 @@ def wait_for(
         time.sleep(interval)
 
 
-def http(
-    method: str, url: str, body: object | None = None, token: str | None = None, timeout: float = 10
-) -> tuple[int, Any]:
-    """One HTTP request (no proxy): (status, decoded JSON or text); status 0 if nothing answered."""
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    try:
-        with _HTTP.open(request, timeout=timeout) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    except (urllib.error.URLError, OSError):
-        return 0, None
-    try:
-        return status, json.loads(raw)
-    except ValueError:
-        return status, raw.decode("utf-8", "replace")
-
-
 def session_processes(sids: set[int]) -> list[psutil.Process]:
     """Live (non-zombie) processes whose session is one of ``sids``."""
     found = []
@@ -116,7 +99,7 @@ def session_processes(sids: set[int]) -> list[psutil.Process]:
 def clean_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """This environment without Airflow or MLflow settings a test session may have set, plus ``overrides``.
 
-    ``stack.py`` sets the stack's own Airflow settings on top; other ``AIRFLOW__*`` overrides pass
+    ``up`` sets the stack's own Airflow settings on top; other ``AIRFLOW__*`` overrides pass
     through to every server.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLFLOW_"))}
@@ -137,7 +120,7 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 @dataclass
 class StackRun:
-    """A ``stack.py up`` subprocess and what is known about the servers it started."""
+    """An ``up`` subprocess and what is known about the servers it started."""
 
     proc: subprocess.Popen
     home: Path
@@ -149,7 +132,7 @@ class StackRun:
     def launch(
         cls, home: Path, output: Path | None = None, env_overrides: Mapping[str, str] | None = None
     ) -> StackRun:
-        """Run ``stack.py up`` on free loopback ports with state in ``home``, as a session of its own.
+        """Run ``up`` on free loopback ports with state in ``home``, as a session of its own.
 
         Its output goes to ``output`` (default: ``<home>-output.log`` next to ``home``).
         """
@@ -195,9 +178,9 @@ class StackRun:
         return {self.proc.pid, *self.sids}
 
     def check_running(self) -> None:
-        """Fail at once if the stack script exited."""
+        """Fail at once if ``up`` exited."""
         if self.proc.poll() is not None:
-            pytest.fail(f"stack.py exited early with status {self.proc.returncode}")
+            pytest.fail(f"the stack's up exited early with status {self.proc.returncode}")
 
     def wait_running(self, deadline: float = BOOT_DEADLINE) -> dict:
         """Wait until stack.json says ``running`` (``up`` writes it once every server is healthy)."""
@@ -209,7 +192,7 @@ class StackRun:
         )
 
     def stack_py(self, command: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        """Run another ``stack.py`` command on the same state directory."""
+        """Run another command of the stack (``python scripts/mlops_stack COMMAND``) on the same state directory."""
         return subprocess.run(
             [sys.executable, str(STACK), command, "--home", str(self.home), *args],
             capture_output=True,
@@ -220,7 +203,7 @@ class StackRun:
         )
 
     def interrupt(self, deadline: float = STOP_DEADLINE) -> int | None:
-        """Ctrl-C: SIGINT to ``stack.py``; its exit status, or None if it still ran after ``deadline``."""
+        """Ctrl-C: SIGINT to ``up``; its exit status, or None if it still ran after ``deadline``."""
         self.all_sids()  # stack.json goes away on the way out: remember every session first
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -232,25 +215,15 @@ class StackRun:
 
     def dump_logs(self) -> None:
         """Print the script's output and the tail of every server log (on failure)."""
-        print(f"\n===== stack.py output ({self.output}) =====\n{self.output.read_text(errors='replace')}")
+        print(f"\n===== up output ({self.output}) =====\n{self.output.read_text(errors='replace')}")
         for log in sorted((self.home / "logs").glob("*.log")):
             print("\n" + tail(log))
 
     def kill_all(self) -> None:
         """SIGKILL every process of the stack's sessions and process groups, then reap the script."""
-        sids = self.all_sids()
-        members = session_processes(sids)
-        live_sids = set()
-        for proc in members:
-            with contextlib.suppress(OSError):
-                live_sids.add(os.getsid(proc.pid))
-        # Only groups that still have members: a pid of a long-gone group is never signalled.
-        for sid in sids & live_sids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(sid, signal.SIGKILL)
-        for proc in members:
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
+        # Only sessions that still have members: a pid of a long-gone session is never signalled.
+        for sid in alive_groups(self.all_sids()):
+            signal_group(sid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=30)
 
@@ -258,20 +231,17 @@ class StackRun:
 # ------------------------------------------------------------------------------------ the live stack
 
 
-class ApiError(AssertionError):
-    """An Airflow REST call answered with an unexpected status."""
-
-
-class LiveStack:
-    """A running stack: where it is, an authenticated REST client, and how to stop it.
+class LiveStack(AirflowClient):
+    """A running stack: where it is, an authenticated REST client (the stack's own), how to stop it.
 
     Start with :meth:`start`; always :meth:`stop` (also a context manager).
     """
 
     def __init__(self, run: StackRun, state: dict) -> None:
+        password = json.loads((run.home / "passwords.json").read_text())[ADMIN_USER]
+        super().__init__(state["urls"]["airflow"], ADMIN_USER, password, timeout=30)
         self.run = run
         self.state = state
-        self._token: str | None = None
         self.boot_seconds = time.monotonic() - run.started
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -302,31 +272,30 @@ class LiveStack:
 
     def wait_healthy(self, deadline: float = HEALTH_DEADLINE) -> None:
         """Poll MLflow's /health and Airflow's /api/v2/monitor/health until all is healthy."""
-        wait_for("MLflow /health", lambda: http("GET", f"{self.mlflow_url}/health")[0] == 200, deadline)
-        wait_for("Airflow components healthy", lambda: self.airflow_healthy(), deadline, self.check_running)
-
-    def airflow_healthy(self) -> bool:
-        """Whether the metadatabase, scheduler, triggerer and dag processor all report healthy."""
-        status, body = http("GET", f"{self.airflow_url}/api/v2/monitor/health")
-        if status != 200 or not isinstance(body, dict):
-            return False
-        return all((body.get(name) or {}).get("status") == "healthy" for name in AIRFLOW_HEALTH_COMPONENTS)
+        ports = self.state["ports"]
+        wait_for("MLflow /health", lambda: mlflow_healthy(ports["mlflow"]), deadline)
+        wait_for(
+            "Airflow components healthy",
+            lambda: airflow_healthy(ports["airflow"]),
+            deadline,
+            self.check_running,
+        )
 
     def check_running(self) -> None:
-        """Fail at once if ``stack.py`` exited (it exits when one of its servers dies)."""
+        """Fail at once if ``up`` exited (it gives up when a server keeps exiting)."""
         self.run.check_running()
 
     def stop(self, deadline: float = STOP_DEADLINE, *, dump_logs: bool = False) -> int | None:
-        """SIGINT ``stack.py``, wait for it, then SIGKILL by PID whatever is left of its sessions.
+        """SIGINT ``up``, wait for it, then SIGKILL by PID whatever is left of its sessions.
 
         Prints the server logs if ``dump_logs`` or if the stop was not clean. Returns the exit
-        status of ``stack.py`` (None if it had to be killed).
+        status of ``up`` (None if it had to be killed).
         """
         code = None
         try:
             began = time.monotonic()
             code = self.run.interrupt(deadline)
-            print(f"\nstack stopped in {time.monotonic() - began:.1f} s (stack.py exit status {code})")
+            print(f"\nstack stopped in {time.monotonic() - began:.1f} s (up exit status {code})")
             if dump_logs or code != 0:
                 self.run.dump_logs()
         finally:
@@ -368,70 +337,7 @@ class LiveStack:
         """The data root as a local path."""
         return Path(urllib.parse.urlparse(self.data_root).path)
 
-    @property
-    def password(self) -> str:
-        """The generated admin password (also in ``<home>/passwords.json``)."""
-        return self.state["password"]
-
-    # -- REST -----------------------------------------------------------------------------------
-
-    def token(self, *, refresh: bool = False) -> str:
-        """A JWT for the admin user (``POST /auth/token``), cached."""
-        if self._token is None or refresh:
-            status, body = http(
-                "POST", f"{self.airflow_url}/auth/token", {"username": ADMIN_USER, "password": self.password}
-            )
-            if status not in (200, 201) or not isinstance(body, dict):
-                raise ApiError(f"POST /auth/token -> {status}: {body}")
-            self._token = body["access_token"]
-        return self._token
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: object | None = None,
-        *,
-        params: Mapping[str, Any] | None = None,
-        timeout: float = 30,
-    ) -> tuple[int, Any]:
-        """An authenticated request to Airflow: (status, decoded body). Renews the token once on 401."""
-        url = f"{self.airflow_url}{path}"
-        if params:
-            url += "?" + urllib.parse.urlencode(params, doseq=True)
-        status, answer = http(method, url, body, token=self.token(), timeout=timeout)
-        if status == 401:
-            status, answer = http(method, url, body, token=self.token(refresh=True), timeout=timeout)
-        return status, answer
-
-    def api(
-        self,
-        method: str,
-        path: str,
-        body: object | None = None,
-        *,
-        params: Mapping[str, Any] | None = None,
-        expect: tuple[int, ...] | None = None,
-    ) -> Any:
-        """An authenticated JSON call; returns the decoded body, raises :class:`ApiError` on a status
-        other than ``expect`` (default: any 2xx).
-        """
-        status, answer = self.request(method, path, body, params=params)
-        ok = status in expect if expect else 200 <= status < 300
-        if not ok:
-            raise ApiError(f"{method} {path} {dict(params or {})} -> {status}: {answer}")
-        return answer
-
-    def set_paused(self, dag_id: str, paused: bool) -> None:
-        """Pause or unpause a DAG (``PATCH /api/v2/dags/{dag_id}``)."""
-        dag = self.api("PATCH", f"/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}", {"is_paused": paused})
-        if dag["is_paused"] is not paused:
-            raise ApiError(f"{dag_id}: is_paused is {dag['is_paused']}, not {paused}")
-
-    def open_backfills(self, dag_id: str) -> list[int]:
-        """Ids of the DAG's backfills that have not completed."""
-        body = self.api("GET", "/api/v2/backfills", params={"dag_id": dag_id, "limit": 100})
-        return [b["id"] for b in body["backfills"] if not b["completed_at"]]
+    # -- REST (token, request, api, set_paused, open_backfills: AirflowClient) -----------------------
 
     def create_backfill(
         self, body: Mapping[str, Any], *, deadline: float = BACKFILL_CREATE_DEADLINE, unpause: bool = True
@@ -473,9 +379,7 @@ class LiveStack:
                 f"cancelling backfills {left} it left open and trying again",
                 flush=True,
             )
-            for backfill_id in left:
-                # 404/409: already gone or completed (this API can answer from a stale SQLite snapshot).
-                self.api("PUT", f"/api/v2/backfills/{backfill_id}/cancel", expect=(200, 404, 409))
+            self.cancel_backfills(left)
             if payload.get("reprocess_behavior", "none") == "none":
                 payload["reprocess_behavior"] = "failed"
             time.sleep(1.0)
@@ -559,7 +463,7 @@ class LiveStack:
 
     @property
     def jwt_secret(self) -> str:
-        """The secret the API server signs its JWTs with (``<home>/secrets.json``, written by stack.py)."""
+        """The secret the API server signs its JWTs with (``<home>/secrets.json``, written by up)."""
         return json.loads((self.home / "secrets.json").read_text())["jwt_secret"]
 
     # -- logs -----------------------------------------------------------------------------------
@@ -578,5 +482,5 @@ class LiveStack:
             print("\n" + tail(log, lines))
 
     def dump_logs(self) -> None:
-        """Print ``stack.py``'s output and the tail of every server log."""
+        """Print ``up``'s output and the tail of every server log."""
         self.run.dump_logs()

@@ -1,17 +1,20 @@
-"""Start real servers for tests in their own process groups, wait for health, stop them by PID."""
+"""Start real servers for tests in their own process groups, wait for health, stop them by PID.
+
+Starting and stopping are the local stack's own helpers (``mlops_stack.processes``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from mlops_stack.processes import start_in_session, stop_groups
+from mlops_stack.rest import http
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -42,28 +45,9 @@ class Service:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM the whole process group, then SIGKILL whatever is left after ``timeout``."""
-        _signal_group(self.pid, signal.SIGTERM)
+        stop_groups([(self.name, self.pid)], timeout)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=timeout)
-        deadline = time.monotonic() + timeout
-        while _group_alive(self.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        _signal_group(self.pid, signal.SIGKILL)
-        if self.process.poll() is None:
             self.process.wait(timeout=5)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def start_service(name: str, argv: list[str], *, env: dict[str, str], log_dir: Path, cwd: Path) -> Service:
@@ -71,9 +55,7 @@ def start_service(name: str, argv: list[str], *, env: dict[str, str], log_dir: P
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        process, _ = start_in_session(argv, env=env, cwd=cwd, output=log)
     return Service(name=name, process=process, log_path=log_path)
 
 
@@ -85,12 +67,8 @@ def wait_until_healthy(service: Service, url: str, deadline_s: float) -> None:
             raise RuntimeError(
                 f"{service.name} exited with {service.process.returncode}:\n{service.log_tail()}"
             )
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+        if http("GET", url, timeout=2)[0] == 200:
+            return
         time.sleep(0.25)
     raise TimeoutError(f"{service.name} not healthy at {url} after {deadline_s:.0f} s:\n{service.log_tail()}")
 

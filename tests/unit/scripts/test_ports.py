@@ -1,18 +1,14 @@
-"""The stack's port probe: a port in TIME_WAIT after a server stopped is free; a listening one is not."""
+"""The stack's ports: a port in TIME_WAIT after a server stopped is free, a listening one is not; choices."""
 
 from __future__ import annotations
 
 import socket
-import sys
 
 import pytest
-
-from tests.conftest import REPO_ROOT
+from mlops_stack.errors import StackError
+from mlops_stack.ports import HOST, pick_ports, port_is_free
 
 pytestmark = pytest.mark.unit
-
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-import stack  # noqa: E402
 
 
 def _server_closed_first() -> int:
@@ -22,10 +18,10 @@ def _server_closed_first() -> int:
     """
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind((stack.HOST, 0))
+    server.bind((HOST, 0))
     server.listen()
     port = server.getsockname()[1]
-    client = socket.create_connection((stack.HOST, port))
+    client = socket.create_connection((HOST, port))
     accepted, _ = server.accept()
     accepted.close()  # the server side closes first: its end of the connection enters TIME_WAIT
     client.recv(1)
@@ -39,12 +35,36 @@ def test_a_port_in_time_wait_is_free_and_a_listening_port_is_not():
     plain = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         with pytest.raises(OSError, match="in use"):  # the probe without SO_REUSEADDR: it looked busy
-            plain.bind((stack.HOST, port))
+            plain.bind((HOST, port))
     finally:
         plain.close()
-    assert stack.port_is_free(port)
+    assert port_is_free(port)
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listening:
-        listening.bind((stack.HOST, 0))
+        listening.bind((HOST, 0))
         listening.listen()
-        assert not stack.port_is_free(listening.getsockname()[1])
+        assert not port_is_free(listening.getsockname()[1])
+
+
+@pytest.fixture
+def busy_port():
+    """A port something listens on for the duration of the test."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listening:
+        listening.bind((HOST, 0))
+        listening.listen()
+        yield listening.getsockname()[1]
+
+
+def test_a_busy_default_falls_back_to_a_free_port_and_zero_means_any(busy_port):
+    chosen = pick_ports({"airflow": None, "mlflow": 0}, {"airflow": busy_port, "mlflow": busy_port})
+    assert chosen["airflow"] != busy_port
+    assert chosen["mlflow"] != busy_port
+    assert chosen["airflow"] != chosen["mlflow"]
+    assert all(port_is_free(port) for port in chosen.values())
+
+
+def test_a_free_default_is_kept_and_a_busy_requested_port_is_an_error(busy_port):
+    free = _server_closed_first()
+    assert pick_ports({"airflow": None}, {"airflow": free}) == {"airflow": free}
+    with pytest.raises(StackError, match=f"port {busy_port} for mlflow is in use"):
+        pick_ports({"mlflow": busy_port}, {"mlflow": 5000})

@@ -1,0 +1,23 @@
+"""The local stack: an MLflow tracking server and Airflow on SQLite, loopback only, and the demo on it.
+
+``scripts/run-stack`` runs it (``python scripts/mlops_stack ...``); see :mod:`mlops_stack.cli` for the
+commands. Modules, from the bottom up (each imports only those listed before it):
+
+- ``errors``: the one-line error shown to the user;
+- ``processes``: start in a session of its own, signal and stop process groups, pid-reuse check;
+- ``logs``: server logs opened for appending, rotated when large, and their tails;
+- ``rest``: one small HTTP/JSON client and the Airflow REST client (token, calls, errors);
+- ``health``: HTTP probes of MLflow and Airflow;
+- ``paths``, ``credentials``, ``ports``, ``environment``: the state directory, the generated secrets,
+  the ports and the servers' environment (with ``airflow_local_settings.py``, copied into
+  AIRFLOW_HOME/config);
+- ``restart``: when to restart a server that exited, and when to give up;
+- ``state``, ``progress``: stack.json and what is printed;
+- ``stack``: the ``up`` command (start, supervise, stop);
+- ``demo``, ``summary``: the demo driven over REST and its summary;
+- ``cli``: argument parsing and the commands.
+
+Standard library only (the demo also imports ``mlops_provider.pipelines.ids`` and the example-data
+generator): this runs before anything heavy is imported, with the project venv's python. The tests
+import ``processes`` and ``rest`` too (``tests/support``).
+"""
