@@ -53,6 +53,15 @@ class RegistryRaceError(RuntimeError):
     """
 
 
+def _error_code(err: Exception) -> str | None:
+    """The MLflow error code an exception carries (``MlflowException.error_code``), else None.
+
+    Read from the attribute rather than by ``isinstance`` so that deciding on a registry answer does
+    not import mlflow (~2 s) in code paths that never built a client.
+    """
+    return getattr(err, "error_code", None)
+
+
 def _sql_quote(value: str) -> str:
     return str(value).replace("'", "\\'")
 
@@ -102,23 +111,19 @@ class ModelRegistry:
 
     def version_by_alias(self, name: str, alias: str) -> ModelVersion | None:
         """The version of ``name`` that ``alias`` points to, or None (no such alias or model)."""
-        from mlflow.exceptions import MlflowException
-
         try:
             return self._client.get_model_version_by_alias(name, alias)
-        except MlflowException as err:
-            if err.error_code in _MISSING:
+        except Exception as err:
+            if _error_code(err) in _MISSING:
                 return None
             raise
 
     def ready_version(self, name: str, version: str) -> ModelVersion:
         """Version ``version`` of ``name``; :class:`ModelNotFoundError` if it is missing or not READY."""
-        from mlflow.exceptions import MlflowException
-
         try:
             found = self._client.get_model_version(name, version)
-        except MlflowException as err:
-            if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+        except Exception as err:
+            if _error_code(err) in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 raise ModelNotFoundError(f"Registered model {name!r} has no version {version}") from None
             raise
         if found.status != "READY":
@@ -141,13 +146,11 @@ class ModelRegistry:
 
     def ensure_model(self, name: str, description: str = "") -> None:
         """Create the registered model ``name`` if needed; give it ``description`` if one is set."""
-        from mlflow.exceptions import MlflowException
-
         try:
             self._client.create_registered_model(name, description=description or None)
             return
-        except MlflowException as err:
-            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+        except Exception as err:
+            if _error_code(err) != "RESOURCE_ALREADY_EXISTS":
                 raise
         if description and self._client.get_registered_model(name).description != description:
             self._client.update_registered_model(name, description=description)

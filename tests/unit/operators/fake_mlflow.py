@@ -77,11 +77,12 @@ class FakeRegisteredModel:
     versions: dict[str, FakeVersion] = field(default_factory=dict)
 
 
-def _mlflow_error(code: str, message: str) -> Exception:
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos import databricks_pb2
+class FakeMlflowError(Exception):
+    """What ``MlflowException`` tells a caller: a message and an ``error_code`` (without importing mlflow)."""
 
-    return MlflowException(message, error_code=getattr(databricks_pb2, code))
+    def __init__(self, error_code: str, message: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
 
 
 class _RegistryClient:
@@ -92,13 +93,15 @@ class _RegistryClient:
 
     def _model(self, name: str) -> FakeRegisteredModel:
         if name not in self._hook.registered_models:
-            raise _mlflow_error("RESOURCE_DOES_NOT_EXIST", f"Registered Model with name={name} not found")
+            raise FakeMlflowError("RESOURCE_DOES_NOT_EXIST", f"Registered Model with name={name} not found")
         return self._hook.registered_models[name]
 
     def _version(self, name: str, version: str) -> FakeVersion:
         found = self._model(name).versions.get(str(version))
         if found is None:
-            raise _mlflow_error("RESOURCE_DOES_NOT_EXIST", f"Model Version (name={name}, version={version})")
+            raise FakeMlflowError(
+                "RESOURCE_DOES_NOT_EXIST", f"Model Version (name={name}, version={version})"
+            )
         return found
 
     @staticmethod
@@ -111,7 +114,9 @@ class _RegistryClient:
 
     def create_registered_model(self, name: str, description: str | None = None) -> None:
         if name in self._hook.registered_models:
-            raise _mlflow_error("RESOURCE_ALREADY_EXISTS", f"Registered Model (name={name}) already exists.")
+            raise FakeMlflowError(
+                "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={name}) already exists."
+            )
         self._hook.registered_models[name] = FakeRegisteredModel(name, description)
 
     def update_registered_model(self, name: str, description: str) -> None:
@@ -126,7 +131,7 @@ class _RegistryClient:
     def get_model_version_by_alias(self, name: str, alias: str) -> FakeVersion:
         target = self._model(name).aliases.get(alias)
         if target is None:
-            raise _mlflow_error("INVALID_PARAMETER_VALUE", f"Registered model alias {alias} not found.")
+            raise FakeMlflowError("INVALID_PARAMETER_VALUE", f"Registered model alias {alias} not found.")
         return self.get_model_version(name, target)
 
     def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
