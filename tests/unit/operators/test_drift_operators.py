@@ -11,25 +11,20 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import pytest
 
 from include.example_data.churn import DriftPlan
 from mlops_provider.core import registry_names as names
-from mlops_provider.hooks.storage import DatasetStorageHook
 from mlops_provider.links.reports import REPORT_URL_KEY, DriftReportLink
-from mlops_provider.operators._model import ModelOperator
 from mlops_provider.operators.drift import DriftRetrainBranchOperator, MLflowDriftCheckOperator
-from tests.unit.operators.fake_mlflow import FakeMLflowHook
-from tests.unit.operators.test_training_operators import (
-    MODEL,
-    Task,
-    planned,
-    publish,
-    record_saved_models,
-    train,
-    write_model_config,
-)
+from tests.unit.operators import test_training_operators as training
+from tests.unit.operators.test_training_operators import MODEL, Task, planned, publish, train
+
+if TYPE_CHECKING:
+    from mlops_provider.hooks.storage import DatasetStorageHook
+    from tests.unit.operators.fake_mlflow import FakeMLflowHook
 
 pytestmark = pytest.mark.unit
 
@@ -38,33 +33,17 @@ CHECKED = [CHECK_DAY - timedelta(days=back) for back in (2, 1, 0)]  # window_day
 TRAINING_WINDOW = "2026-02-27..2026-03-06"
 HOLDOUT_ROC_AUC = 0.8
 
-
-@pytest.fixture
-def fake(tmp_path, monkeypatch) -> FakeMLflowHook:
-    hook = FakeMLflowHook(tmp_path / "mlflow")
-    monkeypatch.setattr(ModelOperator, "mlflow_hook", lambda self: hook)
-    return hook
+# The training tests' fixtures: the fake hook, storage with DAYS published, the model file, MLflow's
+# model writer replaced (autouse).
+fake, storage, config, saved_models = training.fake, training.storage, training.config, training.saved_models
 
 
 @pytest.fixture
-def storage(tmp_path) -> DatasetStorageHook:
-    storage = DatasetStorageHook(root_uri=f"file://{tmp_path / 'data'}")
-    publish(storage)
-    return storage
-
-
-@pytest.fixture
-def config(tmp_path) -> str:
-    return write_model_config(tmp_path)
-
-
-@pytest.fixture
-def champion(fake, storage, config, monkeypatch) -> str:
+def champion(fake, storage, config, saved_models) -> str:
     """Version 1 of the model, alias champion: a candidate trained on ``DAYS``; its version number."""
-    saved = record_saved_models(monkeypatch)
     plan = planned(config, storage)
     run_id = train(config, storage, plan).execute(Task("train", map_index=0).context)["run_id"]
-    fake.models[run_id] = saved[-1]["model"]
+    fake.models[run_id] = saved_models[-1]["model"]
     fake.log_metrics(run_id, {"roc_auc": HOLDOUT_ROC_AUC}, prefix="holdout_")
     version = fake.add_version(MODEL, run_id, aliases=(names.CHAMPION,))
     fake.version(MODEL, version).tags[names.WINDOW_TAG] = TRAINING_WINDOW

@@ -78,10 +78,11 @@ def fake(tmp_path, monkeypatch) -> FakeMLflowHook:
     return hook
 
 
-def record_saved_models(monkeypatch) -> list[dict]:
-    """Replace MLflow's model writer (its import alone costs seconds; the integration tests run it):
+@pytest.fixture(autouse=True)
+def saved_models(monkeypatch) -> list[dict]:
+    """MLflow's model writer replaced (its import alone costs seconds; the integration tests run it):
     each call is recorded (model, task, classes, input example) and writes an ``MLmodel`` file
-    naming the task and classes. Returns the records."""
+    naming the task and classes."""
     from mlops_provider.core import model_io
 
     saved: list[dict] = []
@@ -93,11 +94,6 @@ def record_saved_models(monkeypatch) -> list[dict]:
 
     monkeypatch.setattr(model_io, "save_sklearn_model", save)
     return saved
-
-
-@pytest.fixture(autouse=True)
-def saved_models(monkeypatch) -> list[dict]:
-    return record_saved_models(monkeypatch)
 
 
 @pytest.fixture
