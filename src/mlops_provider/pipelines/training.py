@@ -8,6 +8,7 @@ from airflow.sdk import DAG, Param, XComArg
 
 from mlops_provider.assets import validated_data_asset
 from mlops_provider.core.pipeline_config import ON_NEW_DATA
+from mlops_provider.core.registry_names import CHALLENGER, CHAMPION
 from mlops_provider.operators.evaluation import MLflowEvaluateChallengerOperator
 from mlops_provider.operators.registry import REGISTRY_POOL, MLflowRegisterModelOperator
 from mlops_provider.operators.training import (
@@ -37,9 +38,9 @@ DOC = """
    nested MLflow run with its model, lineage (partitions, Airflow run) and a reference profile.
 3. **evaluate**: the best candidate becomes the challenger; challenger and current champion are
    scored on the **same** holdout rows; metrics, plots and the gate's verdict are logged.
-4. **register**: registers the challenger (alias `challenger`, model card as description) and moves
-   `champion` to it only if the gate passed and the champion did not change meanwhile. It runs in
-   the pool `mlops_registry` (one slot, shared with rollbacks), gives the parent run the
+4. **register**: registers the challenger (alias `{challenger}`, model card as description) and moves
+   `{champion}` to it only if the gate passed and the champion did not change meanwhile. It runs in
+   the pool `{pool}` (one slot, shared with rollbacks), gives the parent run the
    challenger's metrics and links, and ends it FINISHED. A task that fails for good ends it FAILED.
 
 Schedule: {schedule}. Trigger it from the UI (Params form) or through the REST API with `conf`;
@@ -138,6 +139,9 @@ def build_training_dag(model: ModelConfig) -> DAG:
             schedule=_schedule_text(model.training.schedule),
             drift_dag=drift_dag_id(model.name),
             config=config,
+            challenger=CHALLENGER,
+            champion=CHAMPION,
+            pool=REGISTRY_POOL,
         ),
         # A task that fails for good ends the DAG run's MLflow parent run FAILED.
         **dag_arguments(
@@ -179,6 +183,6 @@ def build_training_dag(model: ModelConfig) -> DAG:
             reason="{{ params.reason }}",
             retries=max(model.training.retries, 3),
             pool=REGISTRY_POOL,
-            doc_md="Register the challenger; move `champion` to it if the gate passed (compare-and-set).",
+            doc_md=f"Register the challenger; move `{CHAMPION}` to it if the gate passed (compare-and-set).",
         )
     return dag
