@@ -33,6 +33,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlops_stack.credentials import read_password
 from mlops_stack.errors import DemoError, StackError
@@ -414,24 +415,7 @@ class Demo:
             f"({len(self.drift_summary.get('drifted_features') or [])} "
             f"features drifted); decision: {decision.get('reason', '?')}"
         )
-        # The retraining this check triggered; or one that an earlier (e.g. scheduled) check of a
-        # drifted day triggered, which puts this one in cooldown.
-        candidates = [f"drift__{MODEL}__{day}" for day in reversed(plan.drift_days)]
-        existing = [run_id for run_id in candidates if self.get_run(TRAIN, run_id)]
-        if not existing:
-            raise DemoError(
-                f"{DRIFT} run {run_id} triggered no retraining "
-                f"({decision.get('reason', 'no reason')}); "
-                f"drift report: {self.drift_summary.get('report_uri')}"
-            )
-        self.retrain_run = existing[0]
-        by = (
-            "triggered by this check"
-            if self.retrain_run == f"drift__{MODEL}__{plan.end}"
-            and "cooldown" not in str(decision.get("reason"))
-            else f"triggered by another {DRIFT} run (this one found it: cooldown)"
-        )
-        self.say(f"  retraining: {TRAIN} run {self.retrain_run}, {by}")
+        self.retrain_run = self.find_retraining(run_id, decision)
         self.wait_run(TRAIN, self.retrain_run, f"{TRAIN} (retrain)", DRIFT_DEADLINE)
         versions = self.mlflow.model_versions()
         if len(versions) < 2:
@@ -439,7 +423,29 @@ class Demo:
                 f"{TRAIN} run {self.retrain_run} succeeded but {MODEL} has {len(versions)} version(s)"
             )
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> object:
+    def find_retraining(self, drift_run_id: str, decision: dict) -> str:
+        """The training run the drift check triggered, or that an earlier (e.g. scheduled) check of a
+        drifted day triggered, which puts this one in cooldown; says which.
+        """
+        plan = self.plan
+        candidates = [f"drift__{MODEL}__{day}" for day in reversed(plan.drift_days)]
+        existing = [run_id for run_id in candidates if self.get_run(TRAIN, run_id)]
+        if not existing:
+            raise DemoError(
+                f"{DRIFT} run {drift_run_id} triggered no retraining "
+                f"({decision.get('reason', 'no reason')}); "
+                f"drift report: {(self.drift_summary or {}).get('report_uri')}"
+            )
+        by = (
+            "triggered by this check"
+            if existing[0] == f"drift__{MODEL}__{plan.end}" and "cooldown" not in str(decision.get("reason"))
+            else f"triggered by another {DRIFT} run (this one found it: cooldown)"
+        )
+        self.say(f"  retraining: {TRAIN} run {existing[0]}, {by}")
+        return existing[0]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        """The deserialised value of one XCom entry (JSON text decoded); None if there is none."""
         status, body = self.rest.request(
             "GET",
             f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/xcomEntries/{key}",

@@ -132,17 +132,11 @@ def stop_groups(
     many seconds. Whatever is left at the deadline, in the group or its session, gets SIGKILL.
     ``hurry`` (e.g. a second Ctrl-C) goes straight to SIGKILL.
     """
-    again_after = dict(signal_again_after or {})
     pgids = {pgid for _, pgid in groups}
-    group_termed: set[int] = set()
-    signalled_again: set[int] = set()
+    group_termed = {pgid for name, pgid in groups if name not in leader_first}
     for name, pgid in groups:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if name in leader_first:
-                os.kill(pgid, signal.SIGTERM)
-            else:
-                os.killpg(pgid, signal.SIGTERM)
-                group_termed.add(pgid)
+        _send(pgid, signal.SIGTERM, group=name not in leader_first)
+    again = {pgid: dict(signal_again_after or {}).get(name) for name, pgid in groups}
     begin = time.monotonic()
     while time.monotonic() < begin + timeout and not (hurry and hurry.is_set()):
         alive = alive_groups(pgids)
@@ -151,20 +145,35 @@ def stop_groups(
         elapsed = time.monotonic() - begin
         for pgid in alive - group_termed:
             if elapsed > timeout / 2 or leader_gone(pgid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pgid, signal.SIGTERM)
+                _send(pgid, signal.SIGTERM, group=True)
                 group_termed.add(pgid)
-        for name, pgid in groups:
-            again = again_after.get(name)
-            if again is not None and elapsed > again and pgid in alive and pgid not in signalled_again:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pgid, signal.SIGTERM)
-                signalled_again.add(pgid)
+        for pgid in alive:
+            if (after := again.get(pgid)) is not None and elapsed > after:
+                _send(pgid, signal.SIGTERM, group=False)
+                again[pgid] = None
         time.sleep(0.2)
+    left = kill_groups(pgids)
+    return [name for name, pgid in groups if pgid in left]
+
+
+def kill_groups(pgids: set[int], wait: float = 10.0) -> set[int]:
+    """SIGKILL whatever is alive in the groups (and their sessions); wait up to ``wait`` s for it to go.
+
+    Returns the groups that had live processes.
+    """
     left = alive_groups(pgids)
     for pgid in left:
         signal_group(pgid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline and alive_groups(left):
         time.sleep(0.1)
-    return [name for name, pgid in groups if pgid in left]
+    return left
+
+
+def _send(pgid: int, sig: int, *, group: bool) -> None:
+    """``sig`` to the process group ``pgid`` (``group``) or to its leader only; gone is fine."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if group:
+            os.killpg(pgid, sig)
+        else:
+            os.kill(pgid, sig)

@@ -68,6 +68,10 @@ class Server:
         """The exit status if the leader has exited, else None."""
         return None if self.proc is None else self.proc.poll()
 
+    def wait(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` seconds for the leader to exit (reaping it); its exit status."""
+        return None if self.proc is None else self.proc.wait(timeout=timeout)
+
     def record(self) -> dict:
         """This server's entry in stack.json."""
         return {

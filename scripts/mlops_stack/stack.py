@@ -273,7 +273,7 @@ class Stack:
             killed = stop_servers(groups, self.args.stop_timeout, self.hurry)
             for server in self.servers:
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    server.proc.wait(timeout=5)  # reap the leaders
+                    server.wait(timeout=5)  # reap the leaders
             if killed:
                 self.progress.line(
                     f"  killed (SIGKILL) after {self.args.stop_timeout:.0f} s: {', '.join(killed)}"

@@ -47,7 +47,9 @@ def live_groups(state: dict) -> list[tuple[str, int]]:
 def supervisor_alive(state: dict) -> bool:
     """Whether the ``up`` process that wrote ``state`` still runs."""
     pid = state.get("pid")
-    return bool(pid) and pid != os.getpid() and is_same_process(pid, state.get("start"))
+    return (
+        isinstance(pid, int) and pid > 0 and pid != os.getpid() and is_same_process(pid, state.get("start"))
+    )
 
 
 def prog() -> str:

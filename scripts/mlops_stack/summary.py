@@ -15,9 +15,8 @@ if TYPE_CHECKING:
     from mlops_stack.paths import Paths
 
 
-def summary_facts(demo: Demo) -> dict:
-    """The facts the demo ends with (also written to ``<home>/demo-summary.json``)."""
-    plan, mlflow = demo.plan, demo.mlflow
+def version_facts(mlflow: MlflowReader) -> list[dict]:
+    """Each model version with its aliases, its run, the gate's decision and the Airflow run that made it."""
     versions = []
     aliases = mlflow.aliases()
     for v in mlflow.model_versions():
@@ -32,6 +31,13 @@ def summary_facts(demo: Demo) -> dict:
                 "airflow_run_id": tags.get("airflow.run_id") or tags.get("mlops.airflow.run_id"),
             }
         )
+    return versions
+
+
+def summary_facts(demo: Demo) -> dict:
+    """The facts the demo ends with (also written to ``<home>/demo-summary.json``)."""
+    plan, mlflow = demo.plan, demo.mlflow
+    versions = version_facts(mlflow)
     drift = demo.drift_summary or {}
     ds_report = demo.data_path / DATASET / "reports" / "drift" / f"ds={plan.end}"
     retrain = demo.get_run(TRAIN, demo.retrain_run) if demo.retrain_run else None
@@ -116,6 +122,36 @@ def quality_lines(quality: dict) -> list[str]:
     ]
 
 
+def model_lines(models: list[dict]) -> list[str]:
+    """One line per model version (aliases, gate, Airflow run), and the gate's reason under it."""
+    lines = []
+    for v in models:
+        alias = ", ".join(v["aliases"]) or "-"
+        lines.append(
+            f"             version {v['version']:>3}  aliases: {alias:21} gate: {v['gate'] or '-':9} "
+            f"(Airflow run {v['airflow_run_id']})"
+        )
+        if v["gate_reason"]:
+            lines.append(f"                          {v['gate_reason']}")
+    return lines
+
+
+def drift_line(drift: dict) -> str:
+    """The drift verdict: the day, how many features drifted against the threshold, which ones."""
+    features = drift["drifted_features"] or []
+    share = drift["share"]
+    return (
+        f"Drift      {drift['check_date']}: {'DRIFTED' if drift['drifted'] else 'no dataset drift'}"
+        + (
+            f" ({len(features)} of {drift['features']} features, "
+            f"share {share:.0%} >= {drift['threshold']:.0%})"
+            if isinstance(share, (int, float)) and drift["threshold"] is not None
+            else ""
+        )
+        + (f": {', '.join(features)}" if features else "")
+    )
+
+
 def print_summary(facts: dict, state: dict, paths: Paths) -> None:
     """Print the summary of ``facts`` with where to log in and how to stop or start over."""
     days, drift = facts["days"], facts["drift"]
@@ -134,25 +170,9 @@ def print_summary(facts: dict, state: dict, paths: Paths) -> None:
         + (f" ({', '.join(quarantined)})" if quarantined else ""),
         f"Models     {MODEL} (MLflow registry):",
     ]
-    for v in facts["models"]:
-        alias = ", ".join(v["aliases"]) or "-"
-        lines.append(
-            f"             version {v['version']:>3}  aliases: {alias:21} gate: {v['gate'] or '-':9} "
-            f"(Airflow run {v['airflow_run_id']})"
-        )
-        if v["gate_reason"]:
-            lines.append(f"                          {v['gate_reason']}")
-    features = drift["drifted_features"] or []
-    share = drift["share"]
+    lines += model_lines(facts["models"])
     lines += [
-        f"Drift      {drift['check_date']}: {'DRIFTED' if drift['drifted'] else 'no dataset drift'}"
-        + (
-            f" ({len(features)} of {drift['features']} features, "
-            f"share {share:.0%} >= {drift['threshold']:.0%})"
-            if isinstance(share, (int, float)) and drift["threshold"] is not None
-            else ""
-        )
-        + (f": {', '.join(features)}" if features else ""),
+        drift_line(drift),
         f"Retrain    {TRAIN} run {facts['retrain']['run_id']}: {facts['retrain']['state']}",
         *quality_lines(facts.get("quality") or {}),
         "",

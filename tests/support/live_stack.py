@@ -30,7 +30,7 @@ import pytest
 from mlops_stack.credentials import ADMIN_USER
 from mlops_stack.health import airflow_healthy, mlflow_healthy
 from mlops_stack.ports import HOST
-from mlops_stack.processes import alive_groups, signal_group
+from mlops_stack.processes import kill_groups
 from mlops_stack.rest import AirflowClient, ApiError, http, quote
 
 if TYPE_CHECKING:
@@ -221,9 +221,7 @@ class StackRun:
 
     def kill_all(self) -> None:
         """SIGKILL every process of the stack's sessions and process groups, then reap the script."""
-        # Only sessions that still have members: a pid of a long-gone session is never signalled.
-        for sid in alive_groups(self.all_sids()):
-            signal_group(sid, signal.SIGKILL)
+        kill_groups(self.all_sids())  # only sessions with live members: a long-gone pid is never signalled
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=30)
 

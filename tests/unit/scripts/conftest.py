@@ -16,3 +16,15 @@ def _keep_umask():
     os.umask(umask)
     yield
     os.umask(umask)
+
+
+@pytest.fixture
+def recorded_state(tmp_path) -> dict:
+    """What stack.json records of a stack with its state in ``tmp_path`` (as describe and the summary read it)."""
+    return {
+        "home": str(tmp_path),
+        "urls": {"airflow": "http://127.0.0.1:8080", "mlflow": "http://127.0.0.1:5000"},
+        "user": "admin",
+        "passwords_file": str(tmp_path / "passwords.json"),
+        "data_root": (tmp_path / "data").as_uri(),
+    }

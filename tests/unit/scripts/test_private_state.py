@@ -59,18 +59,11 @@ def test_write_private_replaces_a_file_with_a_0600_one(tmp_path):
     assert mode(target) == 0o600
 
 
-def test_the_description_names_the_passwords_file_not_the_password(tmp_path, monkeypatch):
+def test_the_description_names_the_passwords_file_not_the_password(tmp_path, monkeypatch, recorded_state):
     monkeypatch.setenv("STACK_PROG", "scripts/run-stack")
     paths = Paths(tmp_path)
     password = ensure_password(paths)
-    state = {
-        "home": str(tmp_path),
-        "urls": {"airflow": "http://127.0.0.1:8080", "mlflow": "http://127.0.0.1:5000"},
-        "user": "admin",
-        "passwords_file": str(paths.passwords),
-        "data_root": paths.data.as_uri(),
-    }
-    text = describe(state)
+    text = describe(recorded_state)
     assert password not in text
     assert f"admin, password in {paths.passwords}" in text
     assert f"scripts/run-stack airflow --home {tmp_path} <args>" in text
