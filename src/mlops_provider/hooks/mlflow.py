@@ -249,6 +249,8 @@ class MLflowHook(BaseHook):
                 if err.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
                 experiment = self.client.get_experiment_by_name(name)
+                if experiment is None:  # deleted again meanwhile: the create's error stands
+                    raise
         if EXPERIMENT_KIND_TAG not in experiment.tags:  # made before the tag, or by someone else
             self.client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return experiment.experiment_id
