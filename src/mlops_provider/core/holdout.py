@@ -62,7 +62,7 @@ class HoldoutScores:
 
     def plots(self) -> dict[str, bytes]:
         """The task's plots of the challenger, the champion drawn as reference (PNG bytes by file name)."""
-        from mlops_provider.core.evaluation import evaluation_plots
+        from mlops_provider.core.evaluation_plots import evaluation_plots
 
         return evaluation_plots(
             self.task, self.y, self.challenger_output, reference=self.champion_output, classes=self.classes

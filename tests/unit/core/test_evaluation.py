@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import io
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -18,43 +16,16 @@ from mlops_provider.core.evaluation import (
     compute_metrics,
     confusion,
     evaluation_details,
-    evaluation_plots,
     improvement,
     multiclass_metrics,
     per_class_metrics,
-    plot_calibration_png,
-    plot_class_confusion_png,
-    plot_confusion_png,
-    plot_per_class_png,
-    plot_predicted_vs_actual_png,
-    plot_residuals_png,
-    plot_roc_png,
     regression_metrics,
     task_metrics,
     validate_metric,
 )
+from tests.unit.core.holdouts import CLASSES, PM, PR, YM, YR, P, Y
 
 pytestmark = pytest.mark.unit
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-Y = np.array([0, 0, 1, 1, 0, 1, 0, 0])
-P = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.6, 0.05])
-YM = np.array([0, 1, 2, 2, 1, 0, 2, 1])
-PM = np.array(
-    [
-        [0.7, 0.2, 0.1],
-        [0.1, 0.6, 0.3],
-        [0.2, 0.2, 0.6],
-        [0.1, 0.5, 0.4],  # a 2 predicted as 1
-        [0.3, 0.4, 0.3],
-        [0.5, 0.1, 0.4],
-        [0.1, 0.1, 0.8],
-        [0.6, 0.3, 0.1],  # a 1 predicted as 0
-    ]
-)
-CLASSES = ["low", "mid", "high"]
-YR = np.array([3.0, 5.0, 2.0, 8.0, 6.0])
-PR = np.array([2.5, 5.5, 2.0, 6.0, 7.0])
 
 
 def test_metrics_know_their_task_and_direction():
@@ -166,57 +137,6 @@ def test_best_candidate_validates_metric_and_ids():
     assert best_candidate([{"run": "x", "metrics": {"f1": 0.1}}], "f1", id_key="run")["run"] == "x"
 
 
-@pytest.mark.parametrize(
-    "plot",
-    [
-        lambda: plot_roc_png(Y, P),
-        lambda: plot_roc_png(Y, P, reference=P[::-1]),
-        lambda: plot_calibration_png(Y, P, reference=np.full(len(P), 0.4), bins=3),
-        lambda: plot_confusion_png(Y, P, threshold=0.4),
-        lambda: plot_class_confusion_png(YM, PM, CLASSES),
-        lambda: plot_class_confusion_png(np.arange(40) % 20, np.eye(20)[np.arange(40) % 20], range(20)),
-        lambda: plot_per_class_png(YM, PM, CLASSES, reference=PM[::-1]),
-        lambda: plot_predicted_vs_actual_png(YR, PR, reference=PR + 1),
-        lambda: plot_residuals_png(YR, PR, reference=PR + 1),
-        lambda: plot_residuals_png(YR, YR),
-    ],
-    ids=[
-        "roc",
-        "roc-with-champion",
-        "calibration",
-        "confusion",
-        "class-confusion",
-        "class-confusion-20-classes",
-        "per-class",
-        "predicted-vs-actual",
-        "residuals",
-        "no-residual",
-    ],
-)
-def test_plots_are_png_images(plot):
-    from matplotlib.image import imread
-
-    png = plot()
-    assert png.startswith(PNG_MAGIC)
-    height, width, _ = imread(io.BytesIO(png), format="png").shape
-    assert (width, height) == (500, 450)
-
-
-def test_plots_leave_pyplot_and_the_backend_alone():
-    import matplotlib
-
-    backend = matplotlib.get_backend()
-    plot_roc_png(Y, P)
-    assert matplotlib.get_backend() == backend
-    if "matplotlib.pyplot" in sys.modules:
-        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
-
-
-def test_plots_validate_their_input():
-    with pytest.raises(ValueError, match="only 0 and 1"):
-        plot_roc_png([0, 3], [0.1, 0.2])
-
-
 # --------------------------------------------------------------------- multiclass and regression
 
 
@@ -302,15 +222,3 @@ def test_regression_inputs_are_validated(y, p, message):
 def test_compute_metrics_refuses_unknown_tasks():
     with pytest.raises(ValueError, match="Unknown task"):
         compute_metrics("ranking", Y, P)
-
-
-def test_evaluation_plots_follow_the_task():
-    assert set(evaluation_plots("binary", Y, P, reference=P)) == {
-        "roc.png",
-        "calibration.png",
-        "confusion.png",
-    }
-    assert set(evaluation_plots("multiclass", YM, PM, classes=CLASSES)) == {"confusion.png", "per_class.png"}
-    assert set(evaluation_plots("regression", YR, PR)) == {"predicted_vs_actual.png", "residuals.png"}
-    with pytest.raises(ValueError, match="2 class names were given for 3 probability columns"):
-        evaluation_plots("multiclass", YM, PM, classes=CLASSES[:2])
