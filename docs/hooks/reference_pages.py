@@ -2,9 +2,9 @@
 
 - ``reference/configuration.md`` from the JSON Schemas of the dataset and model files
   (``src/mlops_provider/schemas/*.schema.json``): every key with its type, default, allowed values and
-  description (and the schema's ``x-message`` advice). Where a schema sets no ``default``, the
-  default the parser applies is read from the settings objects in ``mlops_provider.core``
-  (:func:`code_defaults`).
+  description (and the schema's ``x-message`` advice). Where a schema sets no ``default`` or no
+  ``description``, the default the parser applies and the ``:param:`` text are read from the settings
+  classes in ``mlops_provider.core`` (:func:`code_defaults`, :func:`code_descriptions`).
 - ``reference/provider.md`` from ``get_provider_info()``: the ``[mlops]`` config section and the
   ``mlflow`` connection type.
 
@@ -16,6 +16,7 @@ the generated pages.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ def code_defaults() -> dict[str, dict[str, Any]]:
     from mlops_provider.core.drift import DriftPolicy, DriftThresholds
     from mlops_provider.core.evaluation import DEFAULT_SELECTION_METRIC
     from mlops_provider.core.models import DEFAULT_PREPROCESSING, ModelConfig
+    from mlops_provider.core.promotion import GatePolicy
 
     def block(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
         return {f"{prefix}.{key}": value for key, value in values.items() if not isinstance(value, dict)}
@@ -72,9 +74,42 @@ def code_defaults() -> dict[str, dict[str, Any]]:
     model |= block("drift.policy", asdict(DriftPolicy()))
     for kind, settings in DEFAULT_PREPROCESSING.items():
         model |= {k: v for k, v in block(f"preprocessing.{kind}", asdict(settings)).items() if v is not None}
+    model["gate.margin"] = GatePolicy.__dataclass_fields__["margin"].default
     model["owner"] = pc.DEFAULT_OWNER
     dataset = {"owner": pc.DEFAULT_OWNER} | block("ingest", asdict(pc.INGEST_DEFAULTS))
     return {"dataset": dataset, "model": model}
+
+
+def _params(cls: type) -> dict[str, str]:
+    """The ``:param name: text`` entries of a class docstring, joined lines, ``x`` for ````x````."""
+    import inspect
+
+    found: dict[str, str] = {}
+    name = None
+    for line in (inspect.getdoc(cls) or "").splitlines():
+        match = re.match(r":param (\w+):\s*(.*)", line)
+        if match:
+            name, found[match[1]] = match[1], match[2]
+        elif name and line.startswith(" ") and line.strip():
+            found[name] += " " + line.strip()
+        else:
+            name = None
+    return {key: text.replace("``", "`") for key, text in found.items()}
+
+
+def code_descriptions() -> dict[str, dict[str, str]]:
+    """``{kind: {dotted key: text}}`` from the docstrings of the classes that hold those settings."""
+    _import_src()
+    from mlops_provider.core.drift import DriftPolicy, DriftThresholds
+    from mlops_provider.core.models import ColumnPreprocessing
+    from mlops_provider.core.promotion import GatePolicy
+
+    model = {f"gate.{key}": text for key, text in _params(GatePolicy).items()}
+    model |= {f"drift.thresholds.{key}": text for key, text in _params(DriftThresholds).items()}
+    model |= {f"drift.policy.{key}": text for key, text in _params(DriftPolicy).items()}
+    for kind in ("numeric", "categorical", "boolean"):
+        model |= {f"preprocessing.{kind}.{k}": text for k, text in _params(ColumnPreprocessing).items()}
+    return {"dataset": {}, "model": model}
 
 
 def _default_text(value: Any) -> str:
@@ -144,13 +179,14 @@ def schema_rows(kind: str) -> list[dict[str, str]]:
     """One row per key of the ``kind`` file, nested keys dotted (``drift.policy.weighting``)."""
     schema = load_schema(kind)
     defaults = code_defaults()[kind]
+    descriptions = code_descriptions()[kind]
     rows: list[dict[str, str]] = []
 
     def walk(node: dict[str, Any], prefix: str, required: set[str]) -> None:
         for name, child in node.get("properties", {}).items():
             child = _resolve(child, schema)
             key = f"{prefix}{name}"
-            description = child.get("description", "")
+            description = child.get("description", descriptions.get(key, ""))
             if "x-message" in child:
                 description = f"{description} Invalid values: {child['x-message']}.".strip()
             rows.append(

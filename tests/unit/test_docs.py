@@ -104,6 +104,13 @@ def test_configuration_reference_shows_allowed_values_and_advice(pages):
     assert "Invalid values: use lower-case letters" in rows["dataset:name"][4]
 
 
+def test_configuration_reference_takes_missing_descriptions_from_the_settings_docstrings(pages):
+    rows = reference_rows(pages.configuration_page())
+    assert "population stability index" in rows["model:drift.thresholds.psi"][4]
+    assert "`SimpleImputer` strategy" in rows["model:preprocessing.categorical.impute"][4]
+    assert rows["model:gate.margin"][2] == "`0.0`"
+
+
 def test_provider_reference_lists_every_option_and_connection_field(pages):
     info = get_provider_info()
     page = pages.provider_page(info)
