@@ -38,7 +38,7 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
     Both are scored on the plan's holdout rows (whole days, or the held-out part of each post-change
     day of a drift-triggered run: see ``read_recorded_partitions``) with the task's metrics; the
     challenger's run gets ``holdout_<metric>`` metrics, the task's plots (PNG, see
-    :func:`~mlops_provider.core.evaluation.evaluation_plots`: ROC / calibration / confusion for
+    :func:`~mlops_provider.core.evaluation_plots.evaluation_plots`: ROC / calibration / confusion for
     binary, confusion / per class for multiclass, predicted vs actual / residuals for regression)
     and ``evaluation.json``; the parent run is tagged with the challenger and the gate's verdict.
 
