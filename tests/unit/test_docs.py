@@ -151,3 +151,11 @@ def test_every_docs_page_is_in_the_nav():
     pages = {p.relative_to(REPO_ROOT / "docs").as_posix() for p in (REPO_ROOT / "docs").rglob("*.md")}
     missing = {page for page in pages | generated if f": {page}" not in nav}
     assert not missing, f"pages not in mkdocs.yml's nav: {sorted(missing)}"
+
+
+def test_license_file_is_the_license_pyproject_declares():
+    declared = re.search(r'^license = "([^"]+)"', (REPO_ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    text = (REPO_ROOT / "LICENSE").read_text()
+    assert declared and declared[1] == "Apache-2.0"
+    assert text.lstrip().startswith("Apache License") and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
