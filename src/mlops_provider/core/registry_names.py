@@ -23,6 +23,12 @@ MODEL_CARD_ARTIFACT_FILE = "model_card.md"
 EVALUATION_ARTIFACT_PATH = "evaluation"
 """The challenger's holdout plots and ``evaluation.json``."""
 
+# --- run metrics -------------------------------------------------------------------------------------
+HOLDOUT_METRIC_PREFIX = "holdout_"
+"""The challenger's holdout metrics on its run and the training parent run: ``holdout_<metric>``."""
+CHAMPION_HOLDOUT_METRIC_PREFIX = "champion_holdout_"
+"""The champion's metrics on the same holdout, on the challenger's run: ``champion_holdout_<metric>``."""
+
 # --- run roles (tag ROLE) ----------------------------------------------------------------------------
 ROLE_TAG = "mlops.role"
 ROLE_TRAINING = "training"
@@ -42,6 +48,10 @@ PARTITIONS_TAG = "mlops.partitions"
 REASON_TAG = "mlops.reason"
 GATE_DECISION_TAG = "mlops.gate.decision"
 GATE_REASON_TAG = "mlops.gate.reason"
+GATE_PROMOTE, GATE_REJECT = "promote", "reject"
+"""Values of GATE_DECISION_TAG on the training parent run after evaluation (the gate's first verdict)."""
+GATE_PROMOTED, GATE_REJECTED = "promoted", "rejected"
+"""Values of GATE_DECISION_TAG after registration (the final verdict, after the compare-and-set)."""
 CHALLENGER_RUN_ID_TAG = "mlops.challenger_run_id"
 CHALLENGER_RUN_URL_TAG = "mlops.challenger_run_url"
 PREVIOUS_CHAMPION_TAG = "mlops.previous_champion"

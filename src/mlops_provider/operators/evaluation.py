@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlops_provider.core.registry_names import EVALUATION_ARTIFACT_PATH
+from mlops_provider.core.registry_names import (
+    CHAMPION_HOLDOUT_METRIC_PREFIX,
+    EVALUATION_ARTIFACT_PATH,
+    GATE_PROMOTE,
+    GATE_REJECT,
+    HOLDOUT_METRIC_PREFIX,
+)
 from mlops_provider.core.registry_records import evaluation_tags
 from mlops_provider.links.mlflow import RUN_URL_KEY, MLflowRunLink
 from mlops_provider.operators._model import (
@@ -74,14 +80,14 @@ class MLflowEvaluateChallengerOperator(ModelOperator):
         decision = scores.decide(
             model.gate, champion.version if champion else None, as_bool(self.force_promote)
         )
-        hook.log_metrics(run_id, scores.challenger_metrics, prefix="holdout_")
+        hook.log_metrics(run_id, scores.challenger_metrics, prefix=HOLDOUT_METRIC_PREFIX)
         if scores.champion_metrics:
-            hook.log_metrics(run_id, scores.champion_metrics, prefix="champion_holdout_")
+            hook.log_metrics(run_id, scores.champion_metrics, prefix=CHAMPION_HOLDOUT_METRIC_PREFIX)
         summary = self._summary(model.name, best, champion, scores, decision)
         self._upload_evaluation(hook, run_id, scores, summary)
         # The parent run records the gate's verdict; the challenger's own run gets the final one
         # (after the compare-and-set) from the register task.
-        verdict = "promote" if decision.promote else "reject"
+        verdict = GATE_PROMOTE if decision.promote else GATE_REJECT
         hook.set_run_tags(self.plan["parent_run_id"], evaluation_tags(verdict, decision.reason, run_id))
 
         context["ti"].xcom_push(key=RUN_URL_KEY, value=hook.run_url(self.plan["experiment_id"], run_id))

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlops_provider.core.registry_names import CHALLENGER, CHAMPION, MODEL_CARD_ARTIFACT_FILE
+from mlops_provider.core.registry_names import (
+    CHALLENGER,
+    CHAMPION,
+    GATE_PROMOTED,
+    GATE_REJECTED,
+    HOLDOUT_METRIC_PREFIX,
+    MODEL_CARD_ARTIFACT_FILE,
+)
 from mlops_provider.core.registry_records import (
     audit_record,
     parent_run_tags,
@@ -99,7 +106,7 @@ class MLflowRegisterModelOperator(ModelOperator):
         decision, promoted, previous = self._promote(hook.registry, model.name, version, token)
         if promoted:
             self._audit_promotion(hook.registry, model.name, version.version, previous, decision, context)
-        verdict = "promoted" if promoted else "rejected"
+        verdict = GATE_PROMOTED if promoted else GATE_REJECTED
         hook.registry.record_gate(model.name, version.version, run_id, verdict, decision.reason)
         card = self._model_card(model, dataset, version.version, decision, lineage)
         hook.upload_artifact_bytes(run_id, MODEL_CARD_ARTIFACT_FILE, card.encode())
@@ -195,7 +202,7 @@ class MLflowRegisterModelOperator(ModelOperator):
         """Give the training parent run the chosen candidate's metrics and links, then end it FINISHED."""
         plan, challenger = self.plan, self.evaluation["challenger"]
         parent = plan["parent_run_id"]
-        hook.log_metrics(parent, challenger["metrics"], prefix="holdout_")
+        hook.log_metrics(parent, challenger["metrics"], prefix=HOLDOUT_METRIC_PREFIX)
         hook.set_run_tags(
             parent,
             parent_run_tags(

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import DAG, Param
 
+from mlops_provider.core.registry_names import AUDIT_PREFIX, CHAMPION, ROLLBACK_PREFIX
 from mlops_provider.operators.registry import REGISTRY_POOL, MLflowRollbackChampionOperator
 from mlops_provider.pipelines._dag import dag_arguments
 from mlops_provider.pipelines.ids import rollback_dag_id
@@ -14,13 +15,13 @@ if TYPE_CHECKING:
     from mlops_provider.core.models import ModelConfig
 
 DOC = """
-### `{dag_id}`: point `{model}`'s `champion` back to an earlier model version
+### `{dag_id}`: point `{model}`'s `{champion}` back to an earlier model version
 
 Trigger it with the version to restore and a reason. It checks that the version exists and is
-ready, moves the `champion` alias to it and records on that version who asked, when, why and which
-version was champion before (`mlops.rollback.*` tags: the latest rollback of that version), and
-appends the rollback to the registered model's audit (`mlops.audit.*` tags: every promotion and
-rollback). It runs in the pool `mlops_registry` (one slot, shared with the training DAGs' register
+ready, moves the `{champion}` alias to it and records on that version who asked, when, why and which
+version was champion before (`{rollback_prefix}*` tags: the latest rollback of that version), and
+appends the rollback to the registered model's audit (`{audit_prefix}*` tags: every promotion and
+rollback). It runs in the pool `{pool}` (one slot, shared with the training DAGs' register
 tasks), so alias moves never interleave. Nothing is deleted: rolling forward again is another
 rollback to the newer version.
 """
@@ -31,7 +32,8 @@ def build_rollback_dag(model: ModelConfig) -> DAG:
     dag_id = rollback_dag_id(model.name)
     with DAG(
         dag_id=dag_id,
-        description=f"Point {model.name}'s champion alias back to a named earlier version, with who and why",
+        description=f"Point {model.name}'s {CHAMPION} alias back to a named earlier version, "
+        "with who and why",
         params={
             "version": Param(
                 1,
@@ -49,7 +51,14 @@ def build_rollback_dag(model: ModelConfig) -> DAG:
                 description="Why the champion is rolled back (recorded on the version).",
             ),
         },
-        doc_md=DOC.format(dag_id=dag_id, model=model.name),
+        doc_md=DOC.format(
+            dag_id=dag_id,
+            model=model.name,
+            champion=CHAMPION,
+            rollback_prefix=ROLLBACK_PREFIX,
+            audit_prefix=AUDIT_PREFIX,
+            pool=REGISTRY_POOL,
+        ),
         **dag_arguments(model.rollback, tags=("registry", model.name)),
     ) as dag:
         MLflowRollbackChampionOperator(
