@@ -19,6 +19,7 @@ from mlops_provider.core.registry_names import (
     GATE_REJECTED,
     HOLDOUT_METRIC_PREFIX,
     MODEL_CARD_ARTIFACT_FILE,
+    PREVIOUS_CHAMPION_TAG,
 )
 from mlops_provider.core.registry_records import (
     audit_record,
@@ -103,9 +104,7 @@ class MLflowRegisterModelOperator(ModelOperator):
             description=model.description,
             tags=registration_tags(lineage["dag_id"], lineage["run_id"], self.reason, self.plan["window"]),
         )
-        decision, promoted, previous = self._promote(hook.registry, model.name, version, token)
-        if promoted:
-            self._audit_promotion(hook.registry, model.name, version.version, previous, decision, context)
+        decision, promoted, previous = self._promote(hook.registry, model.name, version, token, context)
         verdict = GATE_PROMOTED if promoted else GATE_REJECTED
         hook.registry.record_gate(model.name, version.version, run_id, verdict, decision.reason)
         card = self._model_card(model, dataset, version.version, decision, lineage)
@@ -115,7 +114,7 @@ class MLflowRegisterModelOperator(ModelOperator):
         url = hook.model_version_url(model.name, version.version)
         self._close_parent_run(hook, version.version, verdict, url)
         context["ti"].xcom_push(key=MODEL_VERSION_URL_KEY, value=url)
-        self._log_verdict(model.name, version.version, decision, url)
+        self._log_verdict(model.name, version.version, promoted, decision.reason, url)
         return {
             "model": model.name,
             "version": version.version,
@@ -128,47 +127,39 @@ class MLflowRegisterModelOperator(ModelOperator):
         }
 
     def _promote(
-        self, registry: ModelRegistry, name: str, version: ModelVersion, token: str
+        self, registry: ModelRegistry, name: str, version: ModelVersion, token: str, context: Context
     ) -> tuple[GateDecision, bool, str | None]:
-        """Confirm the evaluation's decision against the champion now and move ``champion`` if it holds.
+        """Confirm the evaluation's decision against the champion now; if it holds, move ``champion``.
 
-        Returns the final decision, whether the version is champion, and the champion before it.
+        A promotion (also one an earlier try made) is appended to the audit once. Returns the final
+        decision, whether the version is champion, and the champion before it.
         """
         from mlops_provider.core.promotion import GateDecision, confirm_promotion
-        from mlops_provider.core.registry_names import PREVIOUS_CHAMPION_TAG
 
         decision = GateDecision.from_dict(self.evaluation["decision"])
         current = registry.champion(name)
-        current_version = current.version if current else None
-        if current_version == version.version:  # a previous try of this task already moved the alias
-            return decision, True, version.tags.get(PREVIOUS_CHAMPION_TAG) or decision.champion_version
-        decision = confirm_promotion(decision, current_version)
-        if decision.promote:
-            registry.promote(name, version.version, previous=current_version, token=token)
-        return decision, decision.promote, current_version
-
-    @staticmethod
-    def _audit_promotion(
-        registry: ModelRegistry,
-        name: str,
-        version: str,
-        previous: str | None,
-        decision: GateDecision,
-        context: Context,
-    ) -> None:
-        lineage = run_lineage(context)
-        token = writer_token("register", lineage["dag_id"], lineage["run_id"])
-        record = audit_record(
-            "promote",
-            event_id=f"{token}:{version}",
-            version=version,
-            from_version=previous,
-            at=_now(),
-            by=_triggered_by(context),
-            airflow_run_id=lineage["run_id"],
-            reason=decision.reason,
-        )
-        registry.append_audit(name, record)
+        previous = current.version if current else None
+        if previous == version.version:  # a previous try of this task already moved the alias
+            promoted = True
+            previous = version.tags.get(PREVIOUS_CHAMPION_TAG) or decision.champion_version
+        else:
+            decision = confirm_promotion(decision, previous)
+            promoted = decision.promote
+            if promoted:
+                registry.promote(name, version.version, previous=previous, token=token)
+        if promoted:
+            record = audit_record(
+                "promote",
+                event_id=f"{token}:{version.version}",
+                version=version.version,
+                from_version=previous,
+                at=_now(),
+                by=_triggered_by(context),
+                airflow_run_id=context["ti"].run_id,
+                reason=decision.reason,
+            )
+            registry.append_audit(name, record)
+        return decision, promoted, previous
 
     def _model_card(
         self,
@@ -215,11 +206,11 @@ class MLflowRegisterModelOperator(ModelOperator):
         )
         hook.end_run(parent, "FINISHED")
 
-    def _log_verdict(self, name: str, version: str, decision: GateDecision, url: str) -> None:
-        if decision.promote:
-            self.log.info("Promoted %s version %s to champion: %s (%s)", name, version, decision.reason, url)
+    def _log_verdict(self, name: str, version: str, promoted: bool, reason: str, url: str) -> None:
+        if promoted:
+            self.log.info("Promoted %s version %s to champion: %s (%s)", name, version, reason, url)
         else:
-            self.log.warning("Version %s of %s NOT promoted: %s (%s)", version, name, decision.reason, url)
+            self.log.warning("Version %s of %s NOT promoted: %s (%s)", version, name, reason, url)
 
 
 class MLflowRollbackChampionOperator(ModelOperator):
