@@ -7,14 +7,14 @@ commands. Modules, from the bottom up (each imports only those listed before it)
 - ``processes``: start in a session of its own, signal and stop process groups, pid-reuse check;
 - ``logs``: server logs opened for appending, rotated when large, and their tails;
 - ``rest``: one small HTTP/JSON client and the Airflow REST client (token, calls, errors);
-- ``health``: HTTP probes of MLflow and Airflow;
-- ``paths``, ``credentials``, ``ports``, ``environment``: the state directory, the generated secrets,
-  the ports and the servers' environment (with ``airflow_local_settings.py``, copied into
-  AIRFLOW_HOME/config);
-- ``restart``: when to restart a server that exited, and when to give up;
-- ``state``, ``progress``: stack.json and what is printed;
+- ``ports``, ``health``: the loopback ports, and HTTP probes of MLflow and Airflow;
+- ``paths``, ``credentials``, ``environment``: the state directory, the generated secrets, the servers'
+  environment (and ``airflow_local_settings.py``, copied into AIRFLOW_HOME/config, never imported);
+- ``restart``, ``state``, ``progress``, ``servers``: when to restart a server that exited, stack.json,
+  what is printed, what each server runs;
 - ``stack``: the ``up`` command (start, supervise, stop);
-- ``demo``, ``summary``: the demo driven over REST and its summary;
+- ``plan``, ``runs``, ``mlflow_rest``, ``launcher``, ``summary``, ``demo``: the demo (its days, Airflow's
+  DAG runs and MLflow's registry over REST, the detached stack, the summary, the phases);
 - ``cli``: argument parsing and the commands.
 
 Standard library only (the demo also imports ``mlops_provider.pipelines.ids`` and the example-data

@@ -40,7 +40,7 @@ def summary_facts(demo: Demo) -> dict:
     versions = version_facts(mlflow)
     drift = demo.drift_summary or {}
     ds_report = demo.data_path / DATASET / "reports" / "drift" / f"ds={plan.end}"
-    retrain = demo.get_run(TRAIN, demo.retrain_run) if demo.retrain_run else None
+    retrain = demo.runs.get_run(TRAIN, demo.retrain_run) if demo.retrain_run else None
     return {
         "days": {
             "clean": [plan.clean_start.isoformat(), plan.clean_end.isoformat()],

@@ -45,3 +45,21 @@ def test_the_shared_helpers_depend_on_little(module):
 
 def test_the_local_settings_module_is_never_imported_by_the_stack():
     assert not [name for name, imports in GRAPH.items() if "airflow_local_settings" in imports]
+
+
+# The order of the package docstring: each module imports only modules before it.
+ORDER = [
+    "errors", "processes", "logs", "rest", "ports", "health", "paths", "credentials", "environment",
+    "restart", "state", "progress", "servers", "stack", "plan", "runs", "mlflow_rest", "launcher",
+    "summary", "demo", "cli",
+]  # fmt: skip
+
+
+def test_each_module_imports_only_modules_listed_before_it():
+    assert set(ORDER) | {"__init__", "airflow_local_settings"} == set(GRAPH)
+    late = {
+        name: sorted(imports - set(ORDER[: ORDER.index(name)]))
+        for name, imports in GRAPH.items()
+        if name in ORDER
+    }
+    assert {name: later for name, later in late.items() if later} == {}
