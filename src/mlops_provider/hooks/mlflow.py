@@ -62,6 +62,9 @@ class MLflowHook(BaseHook):
     :param mlflow_conn_id: id of a connection of type ``mlflow``. Host holds the tracking URI;
         Login and Password give basic auth, Password alone is sent as a bearer token; the extra
         ``registry_uri`` names a separate registry and ``insecure_tls`` skips TLS verification.
+
+    Tracking calls (experiments, runs, metrics, artifacts) are the hook's own methods; registry
+    calls (versions, aliases, gate records, promotions, rollbacks, audit) go through :attr:`registry`.
     """
 
     conn_name_attr = "mlflow_conn_id"
