@@ -15,6 +15,7 @@ the generated pages.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import sys
@@ -167,8 +168,15 @@ def _allowed(node: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _text(text: str) -> str:
+    """``text`` as Markdown: ``<name>`` outside code spans is escaped, or it would vanish as a tag."""
+    parts = text.split("`")
+    parts[::2] = [html.escape(part, quote=False) for part in parts[::2]]
+    return "`".join(parts)
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ") or "-"
+    return _text(text).replace("|", "\\|").replace("\n", " ") or "-"
 
 
 def _row(cells: list[str]) -> str:
@@ -223,7 +231,7 @@ def configuration_page() -> str:
     ]
     for kind, title in KINDS.items():
         schema = load_schema(kind)
-        lines += ["", f"## {title}", "", schema.get("description", ""), ""]
+        lines += ["", f"## {title}", "", _text(schema.get("description", "")), ""]
         lines += [
             "| key | type | required | default | allowed values | description |",
             "|---|---|---|---|---|---|",
@@ -257,7 +265,7 @@ def provider_page(info: dict[str, Any] | None = None) -> str:
             "",
             f"## The `[{section}]` section",
             "",
-            spec.get("description", ""),
+            _text(spec.get("description", "")),
             f"Set an option in `airflow.cfg` or as `AIRFLOW__{section.upper()}__<OPTION>`;",
             f"`airflow config list --section {section}` shows them.",
             "",

@@ -7,6 +7,7 @@ defaults the parsers apply, and that the Markdown files outside ``docs/`` link t
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
 import re
@@ -68,7 +69,7 @@ def reference_rows(page: str) -> dict[str, list[str]]:
             section = "dataset" if "Dataset" in line else "model"
         match = re.match(r"\| `([^`]+)` \|(.*)\|$", line)
         if match:
-            rows[f"{section}:{match[1]}"] = [cell.strip() for cell in match[2].split(" | ")]
+            rows[f"{section}:{match[1]}"] = [html.unescape(cell.strip()) for cell in match[2].split(" | ")]
     return rows
 
 
@@ -102,6 +103,7 @@ def test_configuration_reference_shows_allowed_values_and_advice(pages):
     assert '`"binary"`, `"multiclass"`, `"regression"`' in rows["model:task"][3]
     assert ">= 1; <= 90" in rows["model:drift.window_days"][3]
     assert "Invalid values: use lower-case letters" in rows["dataset:name"][4]
+    assert "asset (mlops.&lt;name&gt;.validated)" in pages.configuration_page()  # not lost as an HTML tag
 
 
 def test_configuration_reference_takes_missing_descriptions_from_the_settings_docstrings(pages):
