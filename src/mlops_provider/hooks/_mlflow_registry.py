@@ -33,6 +33,7 @@ from mlops_provider.core.registry_names import (
     PREVIOUS_CHAMPION_TAG,
     ROLLBACK_AUDIT_SEQ_TAG,
 )
+from mlops_provider.core.registry_records import TAG_VALUE_LIMIT
 from mlops_provider.exceptions import ModelNotFoundError
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
     from mlflow.entities.model_registry import ModelVersion
 
-_TAG_VALUE_LIMIT = 5000
 _DESCRIPTION_LIMIT = 60000
 # The error codes MLflow answers with when a model, version or alias does not exist.
 _MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
@@ -240,7 +240,7 @@ class ModelRegistry:
                 return existing["seq"]
         seq = max((r["seq"] for r in records), default=0) + 1
         digest = hashlib.sha256(str(payload["event_id"]).encode()).hexdigest()[:10]
-        text = json.dumps(payload, sort_keys=True, default=str)[:_TAG_VALUE_LIMIT]
+        text = json.dumps(payload, sort_keys=True, default=str)[:TAG_VALUE_LIMIT]
         self._client.set_registered_model_tag(name, f"{AUDIT_PREFIX}{seq:06d}.{digest}", text)
         return seq
 
@@ -265,7 +265,8 @@ class ModelRegistry:
     def promote(self, name: str, version: str, *, previous: str | None, token: str) -> None:
         """Move ``champion`` to ``version`` if it is still ``previous``; tag the version with ``previous``.
 
-        :raises RegistryRaceError: the champion changed since it was read (nothing moved).
+        :raises RegistryRaceError: the champion changed since it was read (nothing moved), or another
+            writer moved it meanwhile (its target is restored). Retryable.
         """
         self.move_alias(name, CHAMPION, version, token=token, expected=previous)
         self.tag_version(name, version, {PREVIOUS_CHAMPION_TAG: str(previous or "")})
@@ -288,7 +289,7 @@ class ModelRegistry:
 
     def record_gate(self, name: str, version: str, run_id: str, verdict: str, reason: str) -> None:
         """Write the gate's final ``verdict`` and ``reason`` on the version and on its run."""
-        tags = {GATE_DECISION_TAG: verdict, GATE_REASON_TAG: reason[:_TAG_VALUE_LIMIT]}
+        tags = {GATE_DECISION_TAG: verdict, GATE_REASON_TAG: reason[:TAG_VALUE_LIMIT]}
         self.tag_version(name, version, tags)
         self.tag_run(run_id, tags)
 
