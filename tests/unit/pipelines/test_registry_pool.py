@@ -32,7 +32,7 @@ def test_every_training_task_ends_the_parent_run_when_it_fails_for_good():
 
 
 def test_the_stack_compose_and_astro_settings_create_the_pool():
-    stack = (REPO_ROOT / "scripts" / "stack.py").read_text()
+    stack = (REPO_ROOT / "scripts" / "mlops_stack" / "servers.py").read_text()
     assert re.search(rf'^REGISTRY_POOL = "{REGISTRY_POOL}"$', stack, re.M)
     assert "pools set {REGISTRY_POOL} 1" in stack
     assert f"airflow pools set {REGISTRY_POOL} 1 " in (REPO_ROOT / "docker-compose.yaml").read_text()
