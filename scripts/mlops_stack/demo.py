@@ -76,6 +76,7 @@ class Demo:
     timings: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     drift_summary: dict | None = None
+    drift_report_url: str | None = None
     drift_run: str | None = None
     retrain_run: str | None = None
 
@@ -179,6 +180,8 @@ class Demo:
         self.runs.wait_run(DRIFT, run_id, DRIFT, DRIFT_DEADLINE)
         self.drift_run = run_id
         self.drift_summary = self.runs.xcom(DRIFT, run_id, "check") or {}
+        # The operator pushed the report's address (links/reports owns it): relative unless [api] base_url.
+        self.drift_report_url = self.runs.xcom(DRIFT, run_id, "check", "report_url")
         decision = self.runs.xcom(DRIFT, run_id, "decide", "retrain_decision") or {}
         verdict = "drifted" if self.drift_summary.get("drifted") else "no dataset drift"
         self.say(

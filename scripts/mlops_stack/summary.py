@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import TYPE_CHECKING
 
 from mlops_stack.plan import DATASET, MODEL, TRAIN
@@ -61,7 +62,7 @@ def summary_facts(demo: Demo) -> dict:
             "prediction": drift.get("prediction"),
             "drifted_features": drift.get("drifted_features"),
             "report": str(ds_report / "report.html"),
-            "report_url": f"{demo.rest.base_url}/mlops/reports/{DATASET}/drift/{plan.end}/report.html",
+            "report_url": urllib.parse.urljoin(demo.rest.base_url, demo.drift_report_url or ""),
         },
         "retrain": {"run_id": demo.retrain_run, "state": (retrain or {}).get("state")},
         "quality": quality(mlflow, versions, demo.drift_summary),

@@ -115,6 +115,11 @@ def test_demo_runs_the_whole_loop_and_a_second_run_reuses_it(demo_home, tmp_path
         # ... in the training DAG generated for the model file (include/models/churn.yaml).
         assert f"Retrain    {train_dag_id(MODEL)} run {facts['retrain']['run_id']}: success" in text
         assert (home / "data" / "churn" / "reports" / "drift" / f"ds={facts['drift']['check_date']}").is_dir()
+        # The report's address is the one the drift operator pushed, served by the API server.
+        assert facts["drift"]["report_url"].startswith("http://127.0.0.1:")
+        assert facts["drift"]["report_url"].endswith(
+            f"/mlops/reports/churn/drift/{facts['drift']['check_date']}/report.html"
+        )
         # The champion's metric before the change, after it and after retraining, in numbers.
         quality = facts["quality"]
         scores = ("before_change", "after_change_realised", "after_change_holdout", "after_retraining")
