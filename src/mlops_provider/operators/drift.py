@@ -17,6 +17,7 @@ from airflow.providers.standard.operators.branch import BaseBranchOperator
 from mlops_provider.core.registry_names import (
     AIRFLOW_LAST_RUN_ID_TAG,
     CHAMPION,
+    HOLDOUT_METRIC_PREFIX,
     REFERENCE_ARTIFACT_PATH,
     WINDOW_TAG,
     monitoring_experiment,
@@ -274,7 +275,7 @@ class MLflowDriftCheckOperator(ModelOperator):
         run = hook.get_run_record(champion.run_id)
         since = training_end((champion.tags or {}).get(WINDOW_TAG, ""), run.start_time_ms)
         baseline = {
-            "champion_holdout": run.metrics.get(f"holdout_{metric}"),
+            "champion_holdout": run.metrics.get(f"{HOLDOUT_METRIC_PREFIX}{metric}"),
             "minimum": model.gate.minimums.get(metric),
             "margin": policy.performance_margin,
         }
