@@ -17,7 +17,8 @@ commands. Modules, from the bottom up (each imports only those listed before it)
   DAG runs and MLflow's registry over REST, the detached stack, the summary, the phases);
 - ``cli``: argument parsing and the commands.
 
-Standard library only (the demo also imports ``mlops_provider.pipelines.ids`` and the example-data
-generator): this runs before anything heavy is imported, with the project venv's python. The tests
+Standard library only (the demo also imports ``mlops_provider.pipelines.ids``,
+``mlops_provider.core.registry_names`` and the example-data generator): this runs before anything
+heavy is imported, with the project venv's python. The tests
 import ``processes`` and ``rest`` too (``tests/support``).
 """

@@ -34,6 +34,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops_provider.core.registry_names import retrain_run_id
 from mlops_stack.credentials import read_password
 from mlops_stack.errors import DemoError, StackError
 from mlops_stack.launcher import ensure_stack
@@ -202,7 +203,7 @@ class Demo:
         drifted day triggered, which puts this one in cooldown; says which.
         """
         plan = self.plan
-        candidates = [f"drift__{MODEL}__{day}" for day in reversed(plan.drift_days)]
+        candidates = [retrain_run_id(MODEL, day.isoformat()) for day in reversed(plan.drift_days)]
         existing = [run_id for run_id in candidates if self.runs.get_run(TRAIN, run_id)]
         if not existing:
             raise DemoError(
@@ -212,7 +213,8 @@ class Demo:
             )
         by = (
             "triggered by this check"
-            if existing[0] == f"drift__{MODEL}__{plan.end}" and "cooldown" not in str(decision.get("reason"))
+            if existing[0] == retrain_run_id(MODEL, plan.end.isoformat())
+            and "cooldown" not in str(decision.get("reason"))
             else f"triggered by another {DRIFT} run (this one found it: cooldown)"
         )
         self.say(f"  retraining: {TRAIN} run {existing[0]}, {by}")
