@@ -72,4 +72,5 @@ def _bind_credentials(
             return self._bound_store
 
     client._tracking_client = _Tracking(tracking_uri)
-    client._registry_client_lazy = _Registry(registry_uri, tracking_uri)
+    # MlflowClient creates its registry client lazily on first use; setting the slot first binds ours.
+    client._registry_client_lazy = _Registry(registry_uri, tracking_uri)  # type: ignore[attr-defined]
