@@ -12,10 +12,12 @@ from mlops_provider.operators._common import DatasetPartitionOperator, run_linea
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from datetime import date
 
     from airflow.sdk import Context
 
     from mlops_provider.core.validation import ValidationOutcome
+    from mlops_provider.hooks.storage import DatasetStorageHook
 
 _JEMALLOC_DECAY_MS = 1000  # Arrow's default for its jemalloc pool
 
@@ -92,9 +94,7 @@ class GXValidatePartitionOperator(DatasetPartitionOperator):
     ui_color = "#fdf3e8"
 
     def execute(self, context: Context) -> dict[str, Any]:
-        import json
-
-        from mlops_provider.core.validation import render_validation_html, validate_table
+        from mlops_provider.core.validation import validate_table
 
         config, ds, storage = self.resolve(context)
         lineage = run_lineage(context)
@@ -105,19 +105,7 @@ class GXValidatePartitionOperator(DatasetPartitionOperator):
             del table
         outcome = _with_short_values(outcome)
         report_context = {"dataset": config.name, "ds": ds.isoformat(), **lineage}
-        report_uri = storage.write_report(
-            config.name,
-            "validation",
-            ds,
-            {
-                "result.json": json.dumps(
-                    {"stage": "expectations", **report_context, "result": outcome.result}, default=str
-                ).encode(),
-                "report.html": render_validation_html(
-                    outcome, title=f"Validation of {config.name} {ds}", context=report_context
-                ).encode(),
-            },
-        )
+        report_uri = _write_report(storage, config.name, ds, outcome, report_context)
         ti = context["ti"]
         ti.xcom_push(key=REPORT_URL_KEY, value=report_url(config.name, "validation", ds.isoformat()))
         summary = {**report_context, "report_uri": report_uri, **outcome.summary()}
@@ -146,3 +134,17 @@ class GXValidatePartitionOperator(DatasetPartitionOperator):
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = extra
+
+
+def _write_report(
+    storage: DatasetStorageHook, dataset: str, ds: date, outcome: ValidationOutcome, context: dict[str, Any]
+) -> str:
+    """Store the day's validation report (``result.json`` and ``report.html``); return its URI."""
+    import json
+
+    from mlops_provider.core.validation import render_validation_html
+
+    result = {"stage": "expectations", **context, "result": outcome.result}
+    html = render_validation_html(outcome, title=f"Validation of {dataset} {ds}", context=context)
+    files = {"result.json": json.dumps(result, default=str).encode(), "report.html": html.encode()}
+    return storage.write_report(dataset, "validation", ds, files)
