@@ -81,33 +81,10 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
         self.sql_conn_id = sql_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        config, ds, storage = self.resolve(context)
-        # ``ds`` is the partition date, so an explicit partition_date renders the same source a
-        # scheduled run of that day would read (and runs without a logical date can render at all).
-        # ``data_root`` is no Context key: the mapping is typed as one for ``render_template``.
-        render_context = cast(
-            "Context",
-            {
-                **context,
-                "ds": ds.isoformat(),
-                "ds_nodash": ds.strftime("%Y%m%d"),
-                "data_root": storage.uri_of(storage.root),
-            },
-        )
-
         from mlops_provider.core.ingest import SourceDataError
 
-        files: list[ObjectStoragePath] = []
-        if self.source_uri:
-            allowed = self._allowed_locations(config, render_context)
-            files, data, source = self._stream_files(storage, config, ds, self.source_uri, allowed)
-        elif config.source.uri and not self.sql:
-            uri = self.render_template(config.source.uri, render_context)
-            files, data, source = self._stream_files(storage, config, ds, uri, None)
-        else:
-            sql = self.sql or self.render_template(config.source.sql, render_context)
-            data, source = self._read_sql(storage, config, ds, sql)
-
+        config, ds, storage = self.resolve(context)
+        files, data, source = self._open_source(storage, config, ds, context)
         try:
             # Files are parsed while the partition is written: a bad block met half-way raises
             # here, before anything is published.
@@ -124,6 +101,35 @@ class DatasetIngestPartitionOperator(DatasetPartitionOperator):
             "sha256": manifest.sha256,
             "source": source,
         }
+
+    def _open_source(
+        self, storage: DatasetStorageHook, config: DatasetConfig, ds: date, context: Context
+    ) -> tuple[list[ObjectStoragePath], PrefetchedBatches | pa.Table, str]:
+        """The day's source as ``(files read, data stream, source description)``: the ``source_uri``
+        override (inside ``allowed_uris``), else the configured URI, else the SQL query (``sql`` or the
+        configured one).
+        """
+        # ``ds`` is the partition date, so an explicit partition_date renders the same source a
+        # scheduled run of that day would read (and runs without a logical date can render at all).
+        # ``data_root`` is no Context key: the mapping is typed as one for ``render_template``.
+        render_context = cast(
+            "Context",
+            {
+                **context,
+                "ds": ds.isoformat(),
+                "ds_nodash": ds.strftime("%Y%m%d"),
+                "data_root": storage.uri_of(storage.root),
+            },
+        )
+        if self.source_uri:
+            allowed = self._allowed_locations(config, render_context)
+            return self._stream_files(storage, config, ds, self.source_uri, allowed)
+        if config.source.uri and not self.sql:
+            uri = self.render_template(config.source.uri, render_context)
+            return self._stream_files(storage, config, ds, uri, None)
+        sql = self.sql or self.render_template(config.source.sql, render_context)
+        data, source = self._read_sql(storage, config, ds, sql)
+        return [], data, source
 
     def _allowed_locations(self, config: DatasetConfig, render_context: Context) -> list[str]:
         """Where a ``source_uri`` override may read, rendered: ``source.allowed_uris``, or the
