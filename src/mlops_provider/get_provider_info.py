@@ -68,6 +68,7 @@ def get_provider_info() -> dict:
                         "host": "http://127.0.0.1:5000",
                         "port": "5000 (when Host has no port)",
                         "login": "leave empty to send the password as a bearer token",
+                        "ui_url": "https://mlflow.example.com (empty: the tracking URI)",
                     },
                 },
                 "conn-fields": {
@@ -80,6 +81,14 @@ def get_provider_info() -> dict:
                         "label": "Skip TLS verification",
                         "description": "Do not verify the server's TLS certificate (test servers only).",
                         "schema": {"type": ["boolean", "null"]},
+                    },
+                    "ui_url": {
+                        "label": "MLflow UI URL (public)",
+                        "description": (
+                            "The MLflow UI address a person's browser reaches, used by the extra links "
+                            "and logged URLs (http or https, no credentials). Defaults to the tracking URI."
+                        ),
+                        "schema": {"type": ["string", "null"]},
                     },
                 },
             }

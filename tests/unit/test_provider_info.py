@@ -72,3 +72,15 @@ def test_the_declared_extra_links_are_exactly_those_of_the_operators():
                     links = operator.operator_extra_links
                     used |= {f"{type(link).__module__}.{type(link).__qualname__}" for link in links}
     assert used == declared  # declared under the class paths the operators use, none stale
+
+
+def test_the_mlflow_connection_form_offers_the_extras_the_hook_reads():
+    from airflow.providers_manager import ProvidersManager
+
+    widgets = ProvidersManager().connection_form_widgets
+    fields = {name.removeprefix("extra__mlflow__"): w for name, w in widgets.items() if "__mlflow__" in name}
+    assert set(fields) == {"registry_uri", "insecure_tls", "ui_url"}
+    ui_url = fields["ui_url"].field
+    assert ui_url["schema"]["title"] == "MLflow UI URL (public)"
+    assert ui_url["value"] is None  # optional: empty means the tracking URI
+    assert not fields["ui_url"].is_sensitive

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
 
@@ -56,12 +56,45 @@ def tracking_uri_from_connection(host: str | None, port: int | None, schema: str
     return uri
 
 
+def ui_url_from_extra(value: object) -> str:
+    """Return the public MLflow UI address that an ``mlflow`` connection's extra ``ui_url`` holds.
+
+    It must be an absolute http(s) URL with a host and no credentials, query or fragment (the UI's
+    pages are appended as ``/#/experiments/...``); a trailing slash is dropped. The error never
+    repeats the value, which may hold a password.
+    """
+    url = value.strip().rstrip("/") if isinstance(value, str) else ""
+    problem = None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        problem = "is not a valid URL"
+    else:
+        if parts.scheme.lower() not in _ALLOWED_SCHEMES or not parts.hostname:
+            problem = "must be an http(s) URL with a host, such as https://mlflow.example.com"
+        elif "@" in parts.netloc:
+            problem = "must not carry credentials (user:password@)"
+        elif parts.query or parts.fragment or any(char.isspace() for char in url):
+            problem = "must have no query, fragment or spaces"
+    if problem:
+        raise InvalidConfigurationError(f"The mlflow connection's extra ui_url {problem}.")
+    return url
+
+
+def _without_credentials(uri: str) -> str:
+    """``uri`` without a ``user:password@`` part: what a link may show of a tracking URI."""
+    parts = urlsplit(uri)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 class MLflowHook(BaseHook):
     """Interact with an MLflow tracking server and model registry.
 
     :param mlflow_conn_id: id of a connection of type ``mlflow``. Host holds the tracking URI;
         Login and Password give basic auth, Password alone is sent as a bearer token; the extra
-        ``registry_uri`` names a separate registry and ``insecure_tls`` skips TLS verification.
+        ``registry_uri`` names a separate registry, ``insecure_tls`` skips TLS verification and
+        ``ui_url`` is the MLflow UI address a person's browser reaches (:attr:`ui_url`).
 
     Tracking calls (experiments, runs, metrics, artifacts) are the hook's own methods; registry
     calls (versions, aliases, gate records, promotions, rollbacks, audit) go through :attr:`registry`.
@@ -89,6 +122,15 @@ class MLflowHook(BaseHook):
     def registry_uri(self) -> str:
         return self._connection.extra_dejson.get("registry_uri") or self.tracking_uri
 
+    @cached_property
+    def ui_url(self) -> str:
+        """The MLflow UI address for people (links, logs): the extra ``ui_url`` when set, else the
+        tracking URI without credentials. API calls always go to the tracking URI."""
+        value = self._connection.extra_dejson.get("ui_url")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return _without_credentials(self.tracking_uri)
+        return ui_url_from_extra(value)
+
     def _credentials(self) -> dict[str, Any]:
         """Return the ``MlflowHostCreds`` keyword arguments the connection defines (maybe none)."""
         conn = self._connection
@@ -106,6 +148,7 @@ class MLflowHook(BaseHook):
         """The ``MlflowClient`` for this connection, built once per hook."""
         from mlops_provider.hooks._mlflow_client import build_client
 
+        self.ui_url  # noqa: B018 - a bad ui_url fails the task before its first call, not halfway
         return build_client(self.tracking_uri, self.registry_uri, self._credentials())
 
     def get_conn(self) -> MlflowClient:
@@ -116,6 +159,10 @@ class MLflowHook(BaseHook):
         """Check, in one call without retries, that the server answers and accepts the credentials."""
         from mlops_provider.hooks._mlflow_client import probe
 
+        try:
+            self.ui_url  # noqa: B018 - the form's Test button reports a bad ui_url too
+        except InvalidConfigurationError as err:
+            return False, str(err)
         try:
             probe(self.tracking_uri, self._credentials())
         except Exception as err:
@@ -302,9 +349,9 @@ class MLflowHook(BaseHook):
     # -- links -------------------------------------------------------------------------------------
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
-        """The MLflow UI page of a run."""
-        return f"{self.tracking_uri}/#/experiments/{quote(experiment_id)}/runs/{quote(run_id)}"
+        """The MLflow UI page of a run, under :attr:`ui_url`."""
+        return f"{self.ui_url}/#/experiments/{quote(experiment_id)}/runs/{quote(run_id)}"
 
     def model_version_url(self, name: str, version: str) -> str:
-        """The MLflow UI page of a registered model version."""
-        return f"{self.tracking_uri}/#/models/{quote(name)}/versions/{quote(str(version))}"
+        """The MLflow UI page of a registered model version, under :attr:`ui_url`."""
+        return f"{self.ui_url}/#/models/{quote(name)}/versions/{quote(str(version))}"

@@ -73,12 +73,22 @@ def test_the_operators_that_push_a_url_carry_its_link(operator, link):
     assert [type(each) for each in operator.operator_extra_links] == [link]
 
 
-def test_the_hook_builds_the_urls_the_links_open_with_quoted_names():
-    hook = MLflowHook()
-    hook.__dict__["tracking_uri"] = "https://mlflow.example.com/team-a"  # no connection needed
+@pytest.mark.parametrize(
+    ("extra", "ui"),
+    [
+        ({}, "http://mlflow:5000"),
+        ({"ui_url": "https://mlflow.example.com/team-a/"}, "https://mlflow.example.com/team-a"),
+    ],
+)
+def test_the_links_open_the_public_ui_url_the_hook_builds(pushed, airflow_connection, extra, ui):
+    conn_id = airflow_connection("mlflow_links", conn_type="mlflow", host="http://mlflow:5000", extra=extra)
+    hook = MLflowHook(mlflow_conn_id=conn_id)
+    pushed[RUN_URL_KEY] = hook.run_url("7", "run 1")
+    pushed[MODEL_VERSION_URL_KEY] = hook.model_version_url("churn model", "3")
 
-    assert hook.run_url("7", "run 1") == "https://mlflow.example.com/team-a/#/experiments/7/runs/run%201"
+    assert MLflowRunLink().get_link(operator=None, ti_key=TI_KEY) == f"{ui}/#/experiments/7/runs/run%201"
     assert (
-        hook.model_version_url("churn model", 3)
-        == "https://mlflow.example.com/team-a/#/models/churn%20model/versions/3"
+        MLflowModelVersionLink().get_link(operator=None, ti_key=TI_KEY)
+        == f"{ui}/#/models/churn%20model/versions/3"
     )
+    assert hook.tracking_uri == "http://mlflow:5000"  # API calls still go to the tracking server
