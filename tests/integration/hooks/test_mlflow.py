@@ -85,3 +85,25 @@ def test_basic_auth_server_refuses_bad_or_missing_credentials(mlflow_auth_server
     ok, message = MLflowHook(mlflow_conn_id=conn_id).test_connection()
     assert ok is False
     assert "401" in message or "Unauthorized" in message or "credentials" in message.lower()
+
+
+def test_links_use_the_ui_url_while_api_calls_reach_the_tracking_server(mlflow_server, airflow_connection):
+    """A public UI address (here the same server under another name) is what the links open."""
+    import urllib.request
+
+    ui_url = mlflow_server.replace("127.0.0.1", "localhost")
+    conn_id = airflow_connection(
+        "mlflow_ui", conn_type="mlflow", host=mlflow_server, extra={"ui_url": ui_url}
+    )
+    hook = MLflowHook(mlflow_conn_id=conn_id)
+
+    experiment_id, run_id = hook.open_run(
+        f"ui-url-{free_port()}", tags={"k": "v"}, match=("k",), run_name="ui-url"
+    )
+    assert hook.client.get_run(run_id).info.experiment_id == experiment_id  # API calls: tracking URI
+    url = hook.run_url(experiment_id, run_id)
+    assert url == f"{ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
+    with opener.open(url, timeout=30) as page:  # the fragment stays in the browser
+        assert page.status == 200
+        assert "text/html" in page.headers["Content-Type"]
