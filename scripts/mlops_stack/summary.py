@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from mlops_stack.mlflow_rest import MlflowReader
     from mlops_stack.paths import Paths
 
+# = mlops_provider.links.mlflow.MODEL_VERSION_URL_KEY (that module imports Airflow): the training DAG's
+# register task pushes the version's MLflow page under it, built on the connection's public UI URL.
+VERSION_URL_KEY = "mlflow_model_version_url"
+
 
 def version_facts(mlflow: MlflowReader) -> list[dict]:
     """Each model version with its aliases, its run, the gate's decision and the Airflow run that made it."""
@@ -39,6 +43,9 @@ def summary_facts(demo: Demo) -> dict:
     """The facts the demo ends with (also written to ``<home>/demo-summary.json``)."""
     plan, mlflow = demo.plan, demo.mlflow
     versions = version_facts(mlflow)
+    for v in versions:  # what the task's "MLflow model version" button opens
+        run_id = v["airflow_run_id"]
+        v["url"] = demo.runs.xcom(TRAIN, run_id, "register", VERSION_URL_KEY) if run_id else None
     drift = demo.drift_summary or {}
     ds_report = demo.data_path / DATASET / "reports" / "drift" / f"ds={plan.end}"
     retrain = demo.runs.get_run(TRAIN, demo.retrain_run) if demo.retrain_run else None
@@ -124,7 +131,8 @@ def quality_lines(quality: dict) -> list[str]:
 
 
 def model_lines(models: list[dict]) -> list[str]:
-    """One line per model version (aliases, gate, Airflow run), and the gate's reason under it."""
+    """One line per model version (aliases, gate, Airflow run), the gate's reason and its MLflow page
+    under it."""
     lines = []
     for v in models:
         alias = ", ".join(v["aliases"]) or "-"
@@ -134,6 +142,8 @@ def model_lines(models: list[dict]) -> list[str]:
         )
         if v["gate_reason"]:
             lines.append(f"                          {v['gate_reason']}")
+        if v.get("url"):
+            lines.append(f"                          {v['url']}")
     return lines
 
 
