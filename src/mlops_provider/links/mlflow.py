@@ -1,7 +1,9 @@
 """Operator extra links to MLflow: the run and the registered model version a task worked on.
 
 The operator pushes the URL to XCom when it knows it; the link reads it back, so the button works
-for any tracking server and costs no MLflow call when the UI renders it.
+for any tracking server and costs no MLflow call when the UI renders it. The URLs are built by
+``MLflowHook.run_url`` / ``model_version_url`` on the connection's public UI address (extra ``ui_url``,
+else the tracking URI), which a person's browser reaches.
 """
 
 from __future__ import annotations
