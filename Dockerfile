@@ -1,24 +1,24 @@
-FROM astrocrpublic.azurecr.io/runtime:3.3-2
+# One image for `astro dev start` and for docker-compose.yaml: Astro Runtime 3.3 (Apache Airflow 3.3)
+# on Python 3.11, the Python of uv.lock, with this repository's provider installed at the versions of
+# uv.lock.
+FROM astrocrpublic.azurecr.io/runtime:3.3-2-python-3.11
 
-# Astro Runtime 3.3 (Apache Airflow 3.3) on the Runtime's default Python; to match the Python 3.11
-# of uv.lock, use the `3.3-2-python-3.11` variant of the same tag.
-#
 # The image's ONBUILD steps have already run at this point: packages.txt -> apt,
 # requirements.txt -> pip, and the whole build context (minus .dockerignore) copied to
 # $AIRFLOW_HOME (/usr/local/airflow) as user `astro`.
 #
-# Install the provider from this repository (not from PyPI), so the image runs the DAGs with the
-# provider code of the same commit. Airflow itself stays at the version the Runtime ships: the
-# installed apache-airflow distributions are pinned as constraints while the provider and its
-# dependencies (mlflow, great-expectations, scikit-learn, ...) are resolved around them, plus the
-# same `mlflow<3.18` constraint as [tool.uv] in pyproject.toml.
-COPY --chown=astro:0 pyproject.toml README.md /tmp/airflow-provider-mlops/
+# The provider comes from this repository (not from PyPI), so the image runs the DAGs with the
+# provider code of the same commit, with its `s3` extra (amazon provider + s3fs, for s3:// data roots).
+# Every dependency is pinned by constraints.txt, which is `uv export` of uv.lock (a unit test keeps
+# the two in sync): the image gets the versions the test suite ran with, not whatever is newest on
+# build day. The Runtime's own Airflow distributions stay as shipped: their lines are replaced by
+# the installed versions, so a Runtime whose Airflow differs from uv.lock's makes pip fail loudly
+# on the first conflicting pin instead of silently replacing Airflow.
+COPY --chown=astro:0 pyproject.toml README.md LICENSE constraints.txt /tmp/airflow-provider-mlops/
 COPY --chown=astro:0 src/ /tmp/airflow-provider-mlops/src/
-RUN pip list --format=freeze | grep -iE '^apache-airflow(-core|-task-sdk)?==' > /tmp/constraints.txt \
-    && echo 'mlflow<3.18' >> /tmp/constraints.txt \
-    && pip install --no-cache-dir --constraint /tmp/constraints.txt /tmp/airflow-provider-mlops \
+RUN cd /tmp/airflow-provider-mlops \
+    && grep -viE '^apache-airflow(-core|-task-sdk)?==' constraints.txt > /tmp/constraints.txt \
+    && pip list --format=freeze | grep -iE '^apache-airflow(-core|-task-sdk)?==' >> /tmp/constraints.txt \
+    && pip install --no-cache-dir --constraint /tmp/constraints.txt "/tmp/airflow-provider-mlops[s3]" \
     && rm -rf /tmp/airflow-provider-mlops /tmp/constraints.txt
 
-# Mount points of the named volumes in docker-compose.yaml, created here as `astro` so that a fresh
-# named volume inherits that ownership and the Airflow processes can write to it.
-RUN mkdir -p "${AIRFLOW_HOME:-/usr/local/airflow}/mlops-data" "${AIRFLOW_HOME:-/usr/local/airflow}/auth"
