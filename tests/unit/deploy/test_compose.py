@@ -287,3 +287,44 @@ def test_airflow_settings_agree_with_the_override(override):
     assert not any(c.get("conn_password") for c in connections.values()), "no secrets in a committed file"
     assert "aws_default" not in connections, "aws_default comes from the secrets volume"
     assert [p["pool_name"] for p in settings["pools"]] == ["mlops_registry"]
+
+
+@pytest.mark.parametrize("name", ["mlops-secrets", "minio", "minio-buckets", "mlflow"])
+def test_the_override_runs_the_same_services_as_the_compose_file(compose, override, name):
+    """Astro and plain compose start MinIO, the bucket job, MLflow and the secrets job alike."""
+    same_keys = ("image", "build", "entrypoint", "command", "healthcheck", "ports")
+    ours, astro = compose["services"][name], override["services"][name]
+    assert {k: ours.get(k) for k in same_keys} == {k: astro.get(k) for k in same_keys}
+    assert sorted(ours.get("volumes", [])) == sorted(astro.get("volumes", []))
+
+
+def test_the_image_build_context_keeps_what_the_image_needs():
+    """.dockerignore starts as Astro's template and leaves in every file the image uses."""
+    ignored = [
+        line for line in (REPO_ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"
+    ]
+    assert ignored[:8] == [
+        "astro",
+        ".git",
+        ".env",
+        "airflow_settings.yaml",
+        "logs/",
+        ".venv",
+        "airflow.db",
+        "airflow.cfg",
+    ]
+    needed = {
+        "dags",
+        "include",
+        "plugins",
+        "src",
+        ".astro",
+        "deploy",
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+    }
+    needed |= {"constraints.txt", "requirements.txt", "packages.txt"}
+    for name in needed:
+        assert (REPO_ROOT / name).exists(), name
+        assert not any(name == pattern.rstrip("/") for pattern in ignored), f".dockerignore drops {name}"
