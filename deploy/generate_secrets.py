@@ -57,11 +57,9 @@ def resolve_base_secrets(directory: Path) -> dict[str, str]:
 
 def derived_files(base: dict[str, str]) -> dict[str, str]:
     """Connection URIs and files built from the base secrets and the (non-secret) settings."""
-    postgres_host = _setting("POSTGRES_HOST", "postgres")
-    mlflow_db_host = _setting("MLFLOW_DB_HOST", "postgres")
     minio_user = _setting("MINIO_ROOT_USER", "mlops")
-    airflow_db = f"airflow:{quote(base['postgres_password'], safe='')}@{postgres_host}:5432/airflow"
-    mlflow_db = f"mlflow:{quote(base['mlflow_db_password'], safe='')}@{mlflow_db_host}:5432/mlflow"
+    airflow_db = f"airflow:{quote(base['postgres_password'], safe='')}@postgres:5432/airflow"
+    mlflow_db = f"mlflow:{quote(base['mlflow_db_password'], safe='')}@postgres:5432/mlflow"
     connections = {
         "aws_default": {
             "conn_type": "aws",

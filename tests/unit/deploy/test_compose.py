@@ -192,10 +192,16 @@ def test_published_ports_bind_loopback_only(compose_file):
 def test_airflow_stack_has_the_official_shape(compose):
     assert "x-airflow-common" in compose
     services = compose["services"]
-    subcommands = {" ".join(_command(s)[1:3]) for s in services.values() if _command(s)[:1] == ["airflow"]}
-    assert {"api-server", "scheduler", "dag-processor", "triggerer", "celery worker", "celery flower"} <= {
-        s.strip() for s in subcommands
-    }
+    commands = " | ".join(" ".join(_command(service)) for service in services.values())
+    for component in (
+        "api-server",
+        "scheduler",
+        "dag-processor",
+        "triggerer",
+        "celery worker",
+        "celery flower",
+    ):
+        assert f"airflow {component}" in commands, component
     init = " ".join(_command(services["airflow-init"]))
     assert "airflow db migrate" in init
     assert "airflow pools set mlops_registry 1" in init
@@ -208,7 +214,7 @@ def test_celery_profile_scales_out_and_local_executor_is_the_default(compose):
     for name, service in services.items():
         if name not in celery:
             assert not set(service.get("depends_on") or {}) & celery, f"{name} needs the celery profile"
-    env = _env(services["airflow-scheduler"])
+    env = _env(services["scheduler"])
     assert env["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
 
@@ -224,7 +230,11 @@ def test_airflow_reads_its_secrets_from_the_secrets_volume(compose):
         assert env[f"AIRFLOW__{option}_CMD"].startswith(f"cat {SECRETS_MOUNT}/"), option
         assert f"AIRFLOW__{option}" not in env
     assert f"mlops-secrets:{SECRETS_MOUNT}:ro" in compose["x-airflow-common"]["volumes"]
-    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith(SECRETS_MOUNT + "/")
+    api_server = compose["services"]["api-server"]
+    passwords = _env(api_server)["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    assert not passwords.startswith(SECRETS_MOUNT), "the auth manager writes its passwords file"
+    install = f"install -m 600 {SECRETS_MOUNT}/simple_auth_manager_passwords.json"
+    assert _command(api_server)[-1].startswith(install)
 
 
 def test_provider_stores_data_on_minio_and_tracks_in_mlflow(compose):
@@ -269,12 +279,28 @@ def test_override_extends_the_services_astro_generates(override):
     for name in ASTRO_AIRFLOW_SERVICES:
         env = _env(services[name])
         assert env["AIRFLOW__MLOPS__DATA_ROOT"].startswith("s3://"), name
+        assert env["AIRFLOW__MLOPS__STORAGE_CONN_ID"] == "aws_default", name
         assert f"mlops-secrets:{SECRETS_MOUNT}:ro" in services[name]["volumes"], name
         assert services[name]["depends_on"]["mlflow"] == {"condition": "service_healthy"}
+    postgres = dict(_long_volumes(services["postgres"]))
+    assert postgres["./deploy/postgres/create-mlflow-db.sh"].startswith("/docker-entrypoint-initdb.d/")
+    assert "environment" not in services["postgres"], "Astro sets the Postgres user and password"
     for name, service in services.items():
-        if name not in ASTRO_AIRFLOW_SERVICES:
-            assert service.get("networks") == ["airflow"], f"{name} is not on Astro's network"
-    assert _env(services["mlops-secrets"])["MLFLOW_DB_HOST"] == "mlflow-db"
+        assert service.get("networks") == ["airflow"], f"{name} is not on Astro's network"
+
+
+def test_override_settings_are_those_of_the_compose_file(compose, override):
+    """Compose merges the override into docker-compose.yaml too: it must change nothing there."""
+    services = compose["services"]
+    for name, service in override["services"].items():
+        assert name in services, f"{name} is not a service of docker-compose.yaml"
+        ours = services[name]
+        for key, value in _env(service).items():
+            assert _env(ours)[key] == value, f"{name}: {key}"
+        assert set(service.get("volumes", [])) <= set(ours.get("volumes", [])), name
+        assert service.get("depends_on", {}).items() <= ours.get("depends_on", {}).items(), name
+        if "healthcheck" in service:
+            assert service["healthcheck"] == ours["healthcheck"], name
 
 
 def test_airflow_settings_agree_with_the_override(override):
@@ -292,10 +318,7 @@ def test_airflow_settings_agree_with_the_override(override):
 @pytest.mark.parametrize("name", ["mlops-secrets", "minio", "minio-buckets", "mlflow"])
 def test_the_override_runs_the_same_services_as_the_compose_file(compose, override, name):
     """Astro and plain compose start MinIO, the bucket job, MLflow and the secrets job alike."""
-    same_keys = ("image", "build", "entrypoint", "command", "healthcheck", "ports")
-    ours, astro = compose["services"][name], override["services"][name]
-    assert {k: ours.get(k) for k in same_keys} == {k: astro.get(k) for k in same_keys}
-    assert sorted(ours.get("volumes", [])) == sorted(astro.get("volumes", []))
+    assert override["services"][name] == compose["services"][name]
 
 
 def test_the_image_build_context_keeps_what_the_image_needs():

@@ -51,3 +51,31 @@ def test_docker_compose_config_accepts_the_files(args, tmp_path):
     merged = yaml.safe_load(result.stdout)
     assert "mlflow" in merged["services"]
     assert "minio-buckets" in merged["services"]
+
+
+def _normalised(value):
+    """Compose output up to the order of lists and `{}` / `null` for an empty mapping."""
+    if isinstance(value, dict):
+        return {key: _normalised(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return sorted((_normalised(item) for item in value), key=repr)
+    return {} if value is None else str(value)
+
+
+def test_the_override_changes_nothing_when_merged_into_the_compose_file(tmp_path):
+    """`docker compose up` without `-f` merges docker-compose.override.yml in: the stack stays the same."""
+
+    def config(*args: str) -> dict:
+        result = subprocess.run(
+            [_docker_compose(), *args, "config"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return yaml.safe_load(result.stdout)
+
+    assert _normalised(config()) == _normalised(config("-f", "docker-compose.yaml"))

@@ -27,7 +27,7 @@ SECRET_VARIABLES = (
 
 @pytest.fixture
 def module(monkeypatch):
-    for variable in (*SECRET_VARIABLES, "MINIO_ROOT_USER", "MLFLOW_DB_HOST", "AIRFLOW_ADMIN_USERNAME"):
+    for variable in (*SECRET_VARIABLES, "MINIO_ROOT_USER", "AIRFLOW_ADMIN_USERNAME"):
         monkeypatch.delenv(variable, raising=False)
     return runpy.run_path(str(SCRIPT))
 
@@ -58,13 +58,12 @@ def test_a_given_value_replaces_the_stored_one_and_every_derived_file(module, tm
     monkeypatch.setenv("POSTGRES_PASSWORD", "p@ss/word")
     monkeypatch.setenv("MINIO_ROOT_PASSWORD", "minio-secret")
     monkeypatch.setenv("MINIO_ROOT_USER", "storage")
-    monkeypatch.setenv("MLFLOW_DB_HOST", "mlflow-db")
     module["write_secrets"](tmp_path)
     files = _read(tmp_path)
     assert files["postgres_password"] == "p@ss/word"
     assert files["sql_alchemy_conn"] == "postgresql+psycopg2://airflow:p%40ss%2Fword@postgres:5432/airflow"
     assert files["celery_result_backend"] == "db+postgresql://airflow:p%40ss%2Fword@postgres:5432/airflow"
-    assert files["mlflow_backend_store_uri"].endswith("@mlflow-db:5432/mlflow")
+    assert files["mlflow_backend_store_uri"].endswith("@postgres:5432/mlflow")
     aws = json.loads(files["connections.json"])["aws_default"]
     assert aws == {
         "conn_type": "aws",
