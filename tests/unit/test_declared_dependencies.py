@@ -29,6 +29,8 @@ RUN_TIME_ONLY = {
     # Registers the s3:// filesystem behind airflow.sdk.ObjectStoragePath (with s3fs) through its
     # provider entry point; the provider never imports it.
     "apache-airflow-providers-amazon": "s3:// storage for ObjectStoragePath",
+    # Pinned early by plain pip as a direct requirement, it bounds botocore before boto3 is chosen.
+    "aiobotocore": "a resolver hint for plain pip (see the s3 extra in pyproject.toml)",
 }
 
 
