@@ -241,7 +241,10 @@ def test_provider_stores_data_on_minio_and_tracks_in_mlflow(compose):
     env = compose["x-airflow-common"]["environment"]
     assert env["AIRFLOW__MLOPS__DATA_ROOT"].startswith("s3://")
     assert env["AIRFLOW__MLOPS__STORAGE_CONN_ID"] == "aws_default"
-    assert env["AIRFLOW_CONN_MLFLOW_DEFAULT"] == "mlflow://mlflow:5000"
+    assert (
+        env["AIRFLOW_CONN_MLFLOW_DEFAULT"]
+        == "mlflow://mlflow:5000?ui_url=http%3A%2F%2Flocalhost%3A${MLFLOW_PORT:-5000}"
+    )
     assert env["AIRFLOW__SECRETS__BACKEND"].endswith("LocalFilesystemBackend")
     assert json.loads(env["AIRFLOW__SECRETS__BACKEND_KWARGS"]) == {
         "connections_file_path": f"{SECRETS_MOUNT}/connections.json"
@@ -308,8 +311,11 @@ def test_airflow_settings_agree_with_the_override(override):
     connections = {c["conn_id"]: c for c in settings["connections"]}
     mlflow = connections["mlflow_default"]
     assert (mlflow["conn_type"], mlflow["conn_host"]) == ("mlflow", "http://mlflow:5000")
-    port = _command(override["services"]["mlflow"])
-    assert port[port.index("--port") + 1] == "5000"
+    service = override["services"]["mlflow"]
+    command = _command(service)
+    assert command[command.index("--port") + 1] == "5000"
+    assert mlflow["conn_extra"] == {"ui_url": "http://localhost:5000"}
+    assert "127.0.0.1:${MLFLOW_PORT:-5000}:5000" in service["ports"]
     assert not any(c.get("conn_password") for c in connections.values()), "no secrets in a committed file"
     assert "aws_default" not in connections, "aws_default comes from the secrets volume"
     assert [p["pool_name"] for p in settings["pools"]] == ["mlops_registry"]
