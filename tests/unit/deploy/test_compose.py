@@ -142,6 +142,21 @@ def test_every_variable_has_a_default_or_is_documented():
             assert match["name"] in documented, f"{path.name}: {match['name']} is missing from .env.example"
 
 
+def test_env_example_documents_only_variables_the_files_use():
+    used = {m["name"] for path in (COMPOSE, OVERRIDE) for m in VARIABLE.finditer(path.read_text())}
+    documented = [
+        line.split("=", 1)[0].strip()
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    ]
+    assert sorted(set(documented) - used) == []
+    assert all(
+        line.split("=", 1)[1] == ""
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if SECRET_NAME.search(line.split("=", 1)[0]) and not line.startswith("#")
+    ), "a secret in .env.example"
+
+
 def test_no_secret_is_written_in_the_files(compose_file):
     path, document = compose_file
     for match in VARIABLE.finditer(path.read_text()):
