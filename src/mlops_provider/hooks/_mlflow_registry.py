@@ -41,7 +41,10 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
     from mlflow.entities.model_registry import ModelVersion
 
-_DESCRIPTION_LIMIT = 60000
+# MLflow's SQL stores keep a version's description in a VARCHAR(5000): PostgreSQL and MySQL refuse a
+# longer one (SQLite does not check), so a description is clipped to that, with a visible mark.
+_DESCRIPTION_LIMIT = 5000
+_CLIPPED = "\n\n(clipped to MLflow's 5000-character limit)"
 # The error codes MLflow answers with when a model, version or alias does not exist.
 _MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 
@@ -216,7 +219,9 @@ class ModelRegistry:
 
     def describe_version(self, name: str, version: str, description: str) -> None:
         """Make ``description`` (Markdown, clipped to MLflow's limit) the description of the version."""
-        self._client.update_model_version(name, version, description=description[:_DESCRIPTION_LIMIT])
+        if len(description) > _DESCRIPTION_LIMIT:
+            description = description[: _DESCRIPTION_LIMIT - len(_CLIPPED)] + _CLIPPED
+        self._client.update_model_version(name, version, description=description)
 
     def tag_run(self, run_id: str, tags: dict[str, str]) -> None:
         """Set ``tags`` on the run a version was registered from (values as strings)."""
