@@ -216,15 +216,15 @@ with DAG("uses_the_provider", schedule=None, start_date=pendulum.datetime(2026, 
     ingest >> validate >> prepare
 '''
 
-CHECK = """
+# A script's start: every module of the installed package imports and the storage hook round-trips a
+# partition under the folder sys.argv[2]; modules, back and DagBag are left defined for what follows.
+RUN_THE_PACKAGE = """
 import importlib, json, pkgutil, sys, sysconfig
 from pathlib import Path
 
 import mlops_provider
 from airflow.dag_processing.dagbag import DagBag
 
-site = Path(sysconfig.get_paths()["purelib"]).resolve()
-package = Path(mlops_provider.__file__).resolve()
 modules = [m.name for m in pkgutil.walk_packages(mlops_provider.__path__, "mlops_provider.")]
 for name in modules:
     importlib.import_module(name)
@@ -236,7 +236,13 @@ from mlops_provider.hooks.storage import DatasetStorageHook
 hook = DatasetStorageHook(root_uri=Path(sys.argv[2]).as_uri())
 hook.write_partition("orders", "validated", "2026-01-02", pa.table({"id": [1, 2, 3]}))
 back = hook.read_partition("orders", "validated", "2026-01-02", verify=True)
+"""
 
+CHECK = (
+    RUN_THE_PACKAGE
+    + """
+site = Path(sysconfig.get_paths()["purelib"]).resolve()
+package = Path(mlops_provider.__file__).resolve()
 bag = DagBag(dag_folder=sys.argv[1])
 dag = bag.dags.get("uses_the_provider")
 generated = sorted(d for d in bag.dags if d.startswith("mlops_"))
@@ -251,6 +257,7 @@ print(json.dumps({
     "generated": generated,
 }))
 """
+)
 
 
 PIPELINES_FILE = """
