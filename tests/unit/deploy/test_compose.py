@@ -234,6 +234,28 @@ def test_celery_profile_scales_out_and_local_executor_is_the_default(compose):
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
 
 
+def test_airflow_services_mount_the_project_folders(compose):
+    airflow = {
+        name: s
+        for name, s in compose["services"].items()
+        if s.get("image") == compose["x-airflow-common"]["image"]
+    }
+    assert set(airflow) >= {
+        "airflow-init",
+        "api-server",
+        "scheduler",
+        "dag-processor",
+        "triggerer",
+        "airflow-worker",
+    }
+    for name, service in airflow.items():
+        mounts = dict(_long_volumes(service))
+        for folder in ("dags", "include", "plugins"):
+            assert mounts.get(f"./{folder}") == f"/usr/local/airflow/{folder}", (
+                f"{name} does not mount ./{folder}"
+            )
+
+
 def test_airflow_reads_its_secrets_from_the_secrets_volume(compose):
     env = compose["x-airflow-common"]["environment"]
     for option in (
