@@ -86,8 +86,28 @@ def redis_answers() -> str | None:
     return None if answer.startswith(b"+PONG") else f"Redis at {REDIS_HOST}:{REDIS_PORT} answered {answer!r}"
 
 
+def missing_libraries() -> list[str]:
+    """What the venv lacks for Airflow on PostgreSQL with Celery (empty when all is there).
+
+    Airflow's async metadata engine on PostgreSQL needs asyncpg; the Celery provider imports
+    ``celery.backends.database.retry``, which Celery 5.7 removed.
+    """
+    import importlib.util
+
+    missing = [
+        f"{name} (dev group)" for name in ("asyncpg", "psycopg2") if importlib.util.find_spec(name) is None
+    ]
+    try:
+        from celery.backends.database import retry  # noqa: F401
+    except ImportError:
+        missing.append("celery<5.7 (the Celery provider imports celery.backends.database.retry)")
+    return missing
+
+
 def require_services() -> None:
-    """Fail the test (never skip) unless PostgreSQL and Redis answer."""
+    """Fail the test (never skip) unless the libraries are there and PostgreSQL and Redis answer."""
+    if libraries := missing_libraries():
+        pytest.fail("the CeleryExecutor profile needs " + ", ".join(libraries), pytrace=False)
     problems = []
     try:
         _pg_connect().close()
@@ -243,7 +263,7 @@ def celery_stack(root: Path) -> Iterator[CeleryStack]:
     ports = {"airflow": free_port(), "mlflow": free_port(), "s3": free_port()}
     password = secrets.token_urlsafe(16)
     (root / "passwords.json").write_text(json.dumps({ADMIN_USER: password}))
-    bucket = f"scale-out-{tag}"
+    bucket, queue = f"scale-out-{tag}", f"scale_out_{tag}"  # a bucket and a Celery queue of its own
     with scratch_databases(f"airflow_{tag}", f"mlflow_{tag}") as dbs:
         stack = CeleryStack(
             root,
@@ -292,7 +312,7 @@ def celery_stack(root: Path) -> Iterator[CeleryStack]:
             )
             stack.services.append(mlflow)
             urls = {"airflow": dbs[f"airflow_{tag}"], "bucket": bucket, "s3": s3}
-            settings = _airflow_settings(root, urls, f"scale_out_{tag}", ports)
+            settings = _airflow_settings(root, urls, queue, ports)
             central = clean_env({**settings, "AIRFLOW_HOME": str(stack.airflow_home)})
             stack.airflow_home.mkdir()
             airflow = str(BIN / "airflow")
@@ -327,7 +347,7 @@ def celery_stack(root: Path) -> Iterator[CeleryStack]:
                 for key in S3_KEYS:  # the workers reach S3 through the aws connection only
                     env.pop(key, None)
                 argv = [airflow, "celery", "worker", "--celery-hostname", f"{name}@{WORKER_HOST}"]
-                argv += ["--queues", settings["AIRFLOW__OPERATORS__DEFAULT_QUEUE"], "--concurrency", "2"]
+                argv += ["--queues", queue, "--concurrency", "2"]
                 stack.services.append(start_service(name, argv, env=env, log_dir=logs, cwd=home))
             wait_until_healthy(mlflow, f"{stack.mlflow_url}/health", SERVER_DEADLINE)
             wait_for(
@@ -350,6 +370,18 @@ def celery_stack(root: Path) -> Iterator[CeleryStack]:
             failed = False
         finally:
             stack.stop(dump_logs=failed)
+            _forget_queue(queue)
+
+
+def _forget_queue(queue: str) -> None:
+    """Delete what Celery left in Redis for the test's queue (kombu's bindings)."""
+    import redis
+
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    keys = list(client.scan_iter(match=f"*{queue}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 def _boto_keys() -> dict[str, str]:
