@@ -57,9 +57,6 @@ REPOSITORY_ONLY = [
     "--ignore=tests/unit/test_docs.py",
     "--deselect=tests/unit/core/test_config_schema.py::"
     "test_every_shipped_config_follows_its_schema_and_points_editors_at_it",
-    # Expects Airflow 3.3's spelling of the drift schedule's cron expression ("0 0 * * 0"); Airflow 3.2
-    # keeps "@weekly" (same schedule). To be removed once the test accepts both.
-    "--deselect=tests/unit/pipelines/test_factory.py::test_every_setting_comes_from_the_file",
 ]
 
 SMOKE = (

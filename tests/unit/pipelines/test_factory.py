@@ -103,7 +103,8 @@ def test_every_setting_comes_from_the_file(config_dir):
     train = dags["mlops_train__orders_amount"]
     assert train.schedule.name == "mlops.orders.validated"  # training.schedule: on_new_data
     drift = dags["mlops_drift__orders_amount"]
-    assert drift.timetable.expression == "0 0 * * 0"
+    # The file says @weekly: Airflow 3.3 expands the preset to its cron expression, 3.2 keeps it.
+    assert drift.timetable.expression in {"0 0 * * 0", "@weekly"}
     assert drift.params["window_days"] == 7 and drift.params["cooldown_days"] == 3
     assert drift.params["thresholds"] == {"psi": 0.3}
     assert drift.params["policy"] == {"weighting": "uniform", "prediction_drift": False}
