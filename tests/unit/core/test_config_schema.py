@@ -58,6 +58,18 @@ def test_unknown_keys_name_the_closest_known_key_at_every_level():
     assert any("unknown key 'cooldown' in 'drift' (did you mean 'cooldown_days'?)" in p for p in problems)
 
 
+def test_random_state_is_limited_to_the_seeds_numpy_and_scikit_learn_accept():
+    model = {
+        "name": "m",
+        "dataset": "d.yaml",
+        "estimator": "sklearn.a.B",
+        "window_days": 3,
+        "holdout_days": 1,
+    }
+    assert schema_problems("model", {**model, "random_state": 2**32 - 1}) == []
+    assert any("'random_state'" in p for p in schema_problems("model", {**model, "random_state": 2**32}))
+
+
 def test_yaml_dates_are_accepted_where_the_schema_asks_for_a_date():
     raw = yaml.safe_load(
         "name: d\nsource: {uri: 'file:///x'}\nschema: {a: int64}\ntarget: {column: a}\n"
