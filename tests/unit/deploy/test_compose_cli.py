@@ -27,6 +27,21 @@ def _docker_compose() -> str:
     return tool
 
 
+def _compose_config(home: Path, *args: str) -> dict:
+    """The configuration `docker-compose <args> config` prints (it must succeed), parsed."""
+    result = subprocess.run(
+        [_docker_compose(), *args, "config"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -38,17 +53,7 @@ def _docker_compose() -> str:
 )
 def test_docker_compose_config_accepts_the_files(args, tmp_path):
     """`docker-compose config` interpolates, merges and validates as Compose does, with no engine."""
-    result = subprocess.run(
-        [_docker_compose(), *args, "config"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    merged = yaml.safe_load(result.stdout)
+    merged = _compose_config(tmp_path, *args)
     assert "mlflow" in merged["services"]
     assert "minio-buckets" in merged["services"]
 
@@ -66,16 +71,6 @@ def test_the_override_changes_nothing_when_merged_into_the_compose_file(tmp_path
     """`docker compose up` without `-f` merges docker-compose.override.yml in: the stack stays the same."""
 
     def config(*args: str) -> dict:
-        result = subprocess.run(
-            [_docker_compose(), *args, "config"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return yaml.safe_load(result.stdout)
+        return _compose_config(tmp_path, *args)
 
     assert _normalised(config()) == _normalised(config("-f", "docker-compose.yaml"))
